@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/** The `tether` command. */
+import { isUsbipError } from '@tether/usbip'
+import yargs from 'yargs'
+import { hideBin } from 'yargs/helpers'
+import { CliUsageError } from './address.js'
+import { consoleCommand } from './commands/console.js'
+import { serveCommand } from './commands/serve.js'
+import { usbipListCommand } from './commands/usbip-list.js'
+import { createCliLogger, type LogFormat, type LogLevel } from './logger.js'
+
+const argv = hideBin(process.argv)
+const logOptions = { format: 'human' as LogFormat, level: 'info' as LogLevel }
+const makeLogger = () => createCliLogger(logOptions)
+
+const cli = yargs(argv)
+  .scriptName('tether')
+  .option('log-format', { choices: ['human', 'json'] as const, default: 'human' as const, global: true })
+  .option('log-level', { choices: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const, global: true })
+  .middleware((args) => {
+    logOptions.format = args['log-format']
+    logOptions.level = args['log-level']
+  })
+  .command('usbip', 'Talk to USB/IP servers with the userspace client', (y) =>
+    consoleCommand(usbipListCommand(y)).demandCommand(1, 'name a usbip subcommand: list or console'),
+  )
+  .demandCommand(1, 'name a command; see tether --help')
+  .strict()
+  .help()
+  .fail((message, error, y) => {
+    if (error) throw error
+    process.stderr.write(`${y.help() && ''}tether: ${message}\n`)
+    process.exit(2)
+  })
+
+serveCommand(cli, makeLogger)
+
+try {
+  await cli.parseAsync()
+} catch (err) {
+  if (err instanceof CliUsageError) {
+    process.stderr.write(`tether: ${err.message}\n`)
+    process.exit(2)
+  }
+  if (isUsbipError(err)) {
+    process.stderr.write(`tether: ${err.message} (${err.code})\n`)
+    process.exit(1)
+  }
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ECONNREFUSED' || code === 'EADDRINUSE' || code === 'ENOENT' || code === 'EACCES') {
+    process.stderr.write(`tether: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  throw err
+}

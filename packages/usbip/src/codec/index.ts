@@ -1,0 +1,22 @@
+/** The sans-I/O USB/IP wire codec: encoders (message → bytes) and incremental decoders (bytes → messages). */
+export {
+  encodeCmdSubmit,
+  encodeCmdUnlink,
+  encodeMessage,
+  encodeOpRepDevlist,
+  encodeOpRepImport,
+  encodeOpReqDevlist,
+  encodeOpReqImport,
+  encodeRetSubmit,
+  encodeRetUnlink,
+} from './encode.js'
+export {
+  type ClientDecoderOptions,
+  ClientDecoder,
+  type DecoderPhase,
+  NEED_DATA,
+  type NeedData,
+  ServerDecoder,
+  type SubmittedUrb,
+  type UrbDirection,
+} from './decoder.js'

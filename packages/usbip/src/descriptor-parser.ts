@@ -1,0 +1,121 @@
+/**
+ * Reads configuration descriptors into the endpoint table the session needs: the USB/IP header
+ * does not carry the transfer type, so it is looked up in the active configuration/alt setting.
+ */
+import type { TransferType } from './backend.js'
+import { UsbipError } from './errors.js'
+
+export interface EndpointInfo {
+  /** Address with direction bit: 0x81 = EP1 IN. */
+  readonly address: number
+  readonly type: TransferType
+  readonly maxPacketSize: number
+  readonly interval: number
+}
+
+export interface AltSettingInfo {
+  readonly interfaceNumber: number
+  readonly alternateSetting: number
+  readonly interfaceClass: number
+  readonly interfaceSubClass: number
+  readonly interfaceProtocol: number
+  readonly endpoints: readonly EndpointInfo[]
+}
+
+export interface ConfigurationInfo {
+  readonly configurationValue: number
+  readonly numInterfaces: number
+  /** All alt settings of all interfaces, in descriptor order. */
+  readonly altSettings: readonly AltSettingInfo[]
+}
+
+export interface DeviceDescriptorInfo {
+  readonly usbVersion: number
+  readonly deviceClass: number
+  readonly deviceSubClass: number
+  readonly deviceProtocol: number
+  readonly maxPacketSize0: number
+  readonly idVendor: number
+  readonly idProduct: number
+  readonly bcdDevice: number
+  readonly numConfigurations: number
+}
+
+const DESC_DEVICE = 1
+const DESC_CONFIGURATION = 2
+const DESC_INTERFACE = 4
+const DESC_ENDPOINT = 5
+const TRANSFER_TYPES: readonly TransferType[] = ['control', 'isochronous', 'bulk', 'interrupt']
+
+function badDescriptor(message: string): UsbipError {
+  return new UsbipError('ERR_BAD_DESCRIPTOR', message, { origin: 'local' })
+}
+
+function u16(bytes: Uint8Array, offset: number): number {
+  return bytes[offset]! | (bytes[offset + 1]! << 8)
+}
+
+export function parseDeviceDescriptor(bytes: Uint8Array): DeviceDescriptorInfo {
+  if (bytes.length < 18 || bytes[0]! < 18 || bytes[1] !== DESC_DEVICE) {
+    throw badDescriptor(`device descriptor must be 18 bytes of type 1, got ${bytes.length} bytes`)
+  }
+  return {
+    usbVersion: u16(bytes, 2),
+    deviceClass: bytes[4]!,
+    deviceSubClass: bytes[5]!,
+    deviceProtocol: bytes[6]!,
+    maxPacketSize0: bytes[7]!,
+    idVendor: u16(bytes, 8),
+    idProduct: u16(bytes, 10),
+    bcdDevice: u16(bytes, 12),
+    numConfigurations: bytes[17]!,
+  }
+}
+
+export function parseConfigurationDescriptor(bytes: Uint8Array): ConfigurationInfo {
+  if (bytes.length < 9 || bytes[1] !== DESC_CONFIGURATION) {
+    throw badDescriptor('configuration descriptor must start with a 9-byte header of type 2')
+  }
+  const totalLength = u16(bytes, 2)
+  if (totalLength > bytes.length) {
+    throw badDescriptor(`configuration wTotalLength ${totalLength} exceeds the ${bytes.length} bytes given`)
+  }
+  const altSettings: AltSettingInfo[] = []
+  let current: { info: Omit<AltSettingInfo, 'endpoints'>; endpoints: EndpointInfo[] } | undefined
+  const flush = () => {
+    if (current) altSettings.push({ ...current.info, endpoints: current.endpoints })
+  }
+  let offset = bytes[0]!
+  while (offset + 2 <= totalLength) {
+    const length = bytes[offset]!
+    const type = bytes[offset + 1]!
+    if (length < 2 || offset + length > totalLength) {
+      throw badDescriptor(`descriptor at offset ${offset} has a bad length ${length}`)
+    }
+    if (type === DESC_INTERFACE && length >= 9) {
+      flush()
+      current = {
+        info: {
+          interfaceNumber: bytes[offset + 2]!,
+          alternateSetting: bytes[offset + 3]!,
+          interfaceClass: bytes[offset + 5]!,
+          interfaceSubClass: bytes[offset + 6]!,
+          interfaceProtocol: bytes[offset + 7]!,
+        },
+        endpoints: [],
+      }
+    } else if (type === DESC_ENDPOINT && length >= 7) {
+      if (!current) throw badDescriptor(`endpoint descriptor at offset ${offset} outside an interface`)
+      current.endpoints.push({
+        address: bytes[offset + 2]!,
+        type: TRANSFER_TYPES[bytes[offset + 3]! & 0x3]!,
+        // Bits 11-12 are high-bandwidth multipliers, not size.
+        maxPacketSize: u16(bytes, offset + 4) & 0x7ff,
+        interval: bytes[offset + 6]!,
+      })
+    }
+    offset += length
+  }
+  flush()
+  return { configurationValue: bytes[5]!, numInterfaces: bytes[4]!, altSettings }
+}
