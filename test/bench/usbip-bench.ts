@@ -4,10 +4,10 @@
  * raw TCP between the same two processes measured in the same run as the baseline.
  */
 import { spawn } from 'node:child_process'
-import { connect, type Socket } from 'node:net'
 import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { importDevice, type ImportedDevice } from '@tether/usbip'
+import { type ImportedDevice, importDevice } from '@tether/usbip'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 20_000)
@@ -104,7 +104,8 @@ async function urbStream(device: ImportedDevice, direction: 'in' | 'out'): Promi
         direction === 'in'
           ? await device.submit({ ep: 1, direction: 'in', length: URB_SIZE })
           : await device.submit({ ep: 1, direction: 'out', data })
-      if (result.status !== 0 || result.actualLength !== URB_SIZE) throw new Error(`bulk ${direction} failed: ${result.status}`)
+      if (result.status !== 0 || result.actualLength !== URB_SIZE)
+        throw new Error(`bulk ${direction} failed: ${result.status}`)
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
@@ -114,10 +115,26 @@ async function urbStream(device: ImportedDevice, direction: 'in' | 'out'): Promi
 
 async function main() {
   const baseline = await startProcess(['test/dist/bench/baseline-server.js'])
-  const usbip = await startProcess(['packages/cli/dist/src/main.js', 'serve', '--listen', '127.0.0.1:0', '--json', '-d', 'gadget-zero', '--log-level', 'warn'])
+  const usbip = await startProcess([
+    'packages/cli/dist/src/main.js',
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--json',
+    '-d',
+    'gadget-zero',
+    '--log-level',
+    'warn',
+  ])
   try {
     const device = await importDevice({ host: '127.0.0.1', port: usbip.port, busid: '1-1' })
-    const set = await device.control({ requestType: 0, request: 9, value: SOURCE_SINK_CONFIG, index: 0, length: 0 })
+    const set = await device.control({
+      requestType: 0,
+      request: 9,
+      value: SOURCE_SINK_CONFIG,
+      index: 0,
+      length: 0,
+    })
     if (set.status !== 0) throw new Error(`SET_CONFIGURATION failed: ${set.status}`)
     // Warm up both paths so JIT and socket buffers settle before measuring.
     await urbRoundTrips(device)
@@ -130,16 +147,39 @@ async function main() {
     await device.close()
     const f = (n: number, d = 1) => n.toFixed(d)
     const rows = [
-      ['64 B round trips/s', f(urbRt.perSecond, 0), f(tcpRt.perSecond, 0), f(urbRt.perSecond / tcpRt.perSecond, 2)],
-      ['64 B round trip median (µs)', f(urbRt.medianUs), f(tcpRt.medianUs), f(urbRt.medianUs / tcpRt.medianUs, 2)],
+      [
+        '64 B round trips/s',
+        f(urbRt.perSecond, 0),
+        f(tcpRt.perSecond, 0),
+        f(urbRt.perSecond / tcpRt.perSecond, 2),
+      ],
+      [
+        '64 B round trip median (µs)',
+        f(urbRt.medianUs),
+        f(tcpRt.medianUs),
+        f(urbRt.medianUs / tcpRt.medianUs, 2),
+      ],
       ['64 B round trip p99 (µs)', f(urbRt.p99Us), f(tcpRt.p99Us), f(urbRt.p99Us / tcpRt.p99Us, 2)],
-      [`bulk IN MB/s (${IN_FLIGHT}×${URB_SIZE / 1024} KiB in flight)`, f(urbIn), f(tcpIn), f(urbIn / tcpIn, 2)],
-      [`bulk OUT MB/s (${IN_FLIGHT}×${URB_SIZE / 1024} KiB in flight)`, f(urbOut), f(tcpOut), f(urbOut / tcpOut, 2)],
+      [
+        `bulk IN MB/s (${IN_FLIGHT}×${URB_SIZE / 1024} KiB in flight)`,
+        f(urbIn),
+        f(tcpIn),
+        f(urbIn / tcpIn, 2),
+      ],
+      [
+        `bulk OUT MB/s (${IN_FLIGHT}×${URB_SIZE / 1024} KiB in flight)`,
+        f(urbOut),
+        f(tcpOut),
+        f(urbOut / tcpOut, 2),
+      ],
     ]
     const header = ['measure', 'USB/IP (Gadget Zero)', 'raw TCP', 'ratio']
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
-    console.log(`usbip bench: ${ROUND_TRIPS} round trips, ${BULK_BYTES / 1024 / 1024} MiB per bulk direction, loopback, node ${process.version}`)
+    const line = (cells: string[]) =>
+      cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+    console.log(
+      `usbip bench: ${ROUND_TRIPS} round trips, ${BULK_BYTES / 1024 / 1024} MiB per bulk direction, loopback, node ${process.version}`,
+    )
     console.log(line(header))
     for (const row of rows) console.log(line(row))
     if (process.env.BENCH_JSON) console.log(JSON.stringify({ urbRt, tcpRt, urbIn, tcpIn, urbOut, tcpOut }))

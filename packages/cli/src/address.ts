@@ -6,7 +6,10 @@ export interface HostPort {
   readonly port: number
 }
 
-export function parseHostPort(text: string, defaults: HostPort = { host: '127.0.0.1', port: USBIP_DEFAULT_PORT }): HostPort {
+export function parseHostPort(
+  text: string,
+  defaults: HostPort = { host: '127.0.0.1', port: USBIP_DEFAULT_PORT },
+): HostPort {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text)
   const plain = /^([^:]*)(?::(\d+))?$/.exec(text)
   const match = bracketed ?? plain

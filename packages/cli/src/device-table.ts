@@ -19,7 +19,10 @@ export function deviceToJson(device: ExportedDevice, description?: string) {
   }
 }
 
-export function formatDeviceTable(devices: readonly ExportedDevice[], descriptions?: ReadonlyMap<string, string>): string {
+export function formatDeviceTable(
+  devices: readonly ExportedDevice[],
+  descriptions?: ReadonlyMap<string, string>,
+): string {
   if (devices.length === 0) return 'no devices exported\n'
   const lines: string[] = []
   for (const device of devices) {
@@ -28,7 +31,9 @@ export function formatDeviceTable(devices: readonly ExportedDevice[], descriptio
       `${device.busid.padEnd(6)} ${hex4(device.idVendor)}:${hex4(device.idProduct)}  ${speedName(device.speed)} speed${description ? `  ${description}` : ''}`,
     )
     device.interfaces.forEach((i, n) => {
-      lines.push(`         ${n}: ${usbClassName(i.interfaceClass)} (${i.interfaceSubClass}/${i.interfaceProtocol})`)
+      lines.push(
+        `         ${n}: ${usbClassName(i.interfaceClass)} (${i.interfaceSubClass}/${i.interfaceProtocol})`,
+      )
     })
   }
   return `${lines.join('\n')}\n`

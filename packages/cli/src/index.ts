@@ -1,3 +1,3 @@
 /** @tether/cli — the `tether` command line; see main.ts. */
-export { openAcmPort, type AcmPort } from './acm-host.js'
-export { parseHostPort, CliUsageError } from './address.js'
+export { type AcmPort, openAcmPort } from './acm-host.js'
+export { CliUsageError, parseHostPort } from './address.js'

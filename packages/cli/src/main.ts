@@ -16,7 +16,11 @@ const makeLogger = () => createCliLogger(logOptions)
 const cli = yargs(argv)
   .scriptName('tether')
   .option('log-format', { choices: ['human', 'json'] as const, default: 'human' as const, global: true })
-  .option('log-level', { choices: ['debug', 'info', 'warn', 'error'] as const, default: 'info' as const, global: true })
+  .option('log-level', {
+    choices: ['debug', 'info', 'warn', 'error'] as const,
+    default: 'info' as const,
+    global: true,
+  })
   .middleware((args) => {
     logOptions.format = args['log-format']
     logOptions.level = args['log-level']

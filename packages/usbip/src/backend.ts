@@ -71,7 +71,11 @@ export interface ClearHaltRequest {
   readonly endpointAddress: number
 }
 
-export type BackendRequest = TransferRequest | SetConfigurationRequest | SetInterfaceRequest | ClearHaltRequest
+export type BackendRequest =
+  | TransferRequest
+  | SetConfigurationRequest
+  | SetInterfaceRequest
+  | ClearHaltRequest
 
 export interface BackendCompletion {
   /** 0 or a negative errno (Errno). */

@@ -59,7 +59,16 @@ class Wire {
 }
 
 const setup = (requestType: number, request: number, value: number, index: number, length: number) =>
-  Uint8Array.from([requestType, request, value & 0xff, value >> 8, index & 0xff, index >> 8, length & 0xff, length >> 8])
+  Uint8Array.from([
+    requestType,
+    request,
+    value & 0xff,
+    value >> 8,
+    index & 0xff,
+    index >> 8,
+    length & 0xff,
+    length >> 8,
+  ])
 
 function retSubmits(events: ClientSessionEvent[]) {
   return events.flatMap((e) => (e.type === 'ret-submit' ? [e.message] : []))
@@ -129,9 +138,16 @@ describe('submit and complete', () => {
     const other = wire.submit({ ep: 2, direction: 'out', data: new Uint8Array(4) })
     wire.complete(b, { status: 0, data: new Uint8Array(1) })
     wire.complete(other, { status: 0, actualLength: 4 })
-    assert.deepEqual(retSubmits(wire.take()).map((m) => m.seqnum), [other], 'b waits for a; ep2 is independent')
+    assert.deepEqual(
+      retSubmits(wire.take()).map((m) => m.seqnum),
+      [other],
+      'b waits for a; ep2 is independent',
+    )
     wire.complete(a, { status: 0, data: new Uint8Array(2) })
-    assert.deepEqual(retSubmits(wire.take()).map((m) => m.seqnum), [a, b])
+    assert.deepEqual(
+      retSubmits(wire.take()).map((m) => m.seqnum),
+      [a, b],
+    )
   })
 
   test('no such endpoint → -EPIPE without touching the backend', () => {
@@ -139,7 +155,10 @@ describe('submit and complete', () => {
     wire.submit({ ep: 5, direction: 'in', length: 8 })
     wire.submit({ ep: 1, direction: 'out', data: new Uint8Array(1) })
     assert.equal(wire.submitted.length, 0)
-    assert.deepEqual(retSubmits(wire.take()).map((m) => m.status), [Errno.EPIPE, Errno.EPIPE])
+    assert.deepEqual(
+      retSubmits(wire.take()).map((m) => m.status),
+      [Errno.EPIPE, Errno.EPIPE],
+    )
   })
 
   test('SHORT_NOT_OK turns a short IN into -EREMOTEIO and keeps the data', () => {
@@ -153,8 +172,18 @@ describe('submit and complete', () => {
 
   test('ZERO_PACKET is asked of the backend only for OUT lengths that are multiples of wMaxPacketSize', () => {
     const wire = Wire.attached()
-    wire.submit({ ep: 2, direction: 'out', data: new Uint8Array(1024), transferFlags: TransferFlag.ZERO_PACKET })
-    wire.submit({ ep: 2, direction: 'out', data: new Uint8Array(1000), transferFlags: TransferFlag.ZERO_PACKET })
+    wire.submit({
+      ep: 2,
+      direction: 'out',
+      data: new Uint8Array(1024),
+      transferFlags: TransferFlag.ZERO_PACKET,
+    })
+    wire.submit({
+      ep: 2,
+      direction: 'out',
+      data: new Uint8Array(1000),
+      transferFlags: TransferFlag.ZERO_PACKET,
+    })
     wire.submit({ ep: 2, direction: 'out', data: new Uint8Array(512) })
     assert.deepEqual(
       wire.submitted.map((r) => r.kind === 'transfer' && r.zeroPacket),
@@ -231,7 +260,15 @@ describe('unlink', () => {
     assert.deepEqual(wire.take(), [])
     wire.complete(a, { status: 0, data: new Uint8Array(1) })
     assert.deepEqual(
-      wire.take().map((e) => (e.type === 'ret-submit' ? `submit:${e.message.seqnum}` : e.type === 'ret-unlink' ? `unlink:${e.target}:${e.message.status}` : e.type)),
+      wire
+        .take()
+        .map((e) =>
+          e.type === 'ret-submit'
+            ? `submit:${e.message.seqnum}`
+            : e.type === 'ret-unlink'
+              ? `unlink:${e.target}:${e.message.status}`
+              : e.type,
+        ),
       [`submit:${a}`, `submit:${b}`, `unlink:${b}:0`],
     )
   })
@@ -244,7 +281,15 @@ describe('unlink', () => {
     wire.toServer(wire.client.unlink(a)!.bytes)
     wire.complete(a, { status: Errno.ECONNRESET })
     assert.deepEqual(
-      wire.take().map((e) => (e.type === 'ret-submit' ? `submit:${e.message.seqnum}` : e.type === 'ret-unlink' ? `unlink:${e.target}` : e.type)),
+      wire
+        .take()
+        .map((e) =>
+          e.type === 'ret-submit'
+            ? `submit:${e.message.seqnum}`
+            : e.type === 'ret-unlink'
+              ? `unlink:${e.target}`
+              : e.type,
+        ),
       [`unlink:${a}`, `submit:${b}`],
     )
   })
@@ -274,7 +319,12 @@ describe('standard requests routed to the backend', () => {
     wire.submit({ ep: 3, direction: 'in', length: 1024, isoPacketLengths: [1024] })
     assert.equal(retSubmits(wire.take())[0]?.status, Errno.EPIPE)
     const s = wire.submit({ ep: 0, direction: 'out', setup: setup(0x01, 0x0b, 1, 0, 0) })
-    assert.deepEqual(wire.submitted[0], { kind: 'set-interface', seqnum: s, interfaceNumber: 0, alternateSetting: 1 })
+    assert.deepEqual(wire.submitted[0], {
+      kind: 'set-interface',
+      seqnum: s,
+      interfaceNumber: 0,
+      alternateSetting: 1,
+    })
     wire.complete(s, { status: 0 })
     wire.take()
     const iso = wire.submit({ ep: 3, direction: 'in', length: 2048, isoPacketLengths: [1024, 1024] })

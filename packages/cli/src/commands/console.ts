@@ -19,13 +19,31 @@ export function consoleCommand(yargs: Argv) {
     'Open the serial console of a CDC-ACM device (no root or kernel module needed)',
     (y) =>
       y
-        .option('remote', { alias: 'r', type: 'string', demandOption: true, describe: `HOST[:PORT] (default port ${USBIP_DEFAULT_PORT})` })
+        .option('remote', {
+          alias: 'r',
+          type: 'string',
+          demandOption: true,
+          describe: `HOST[:PORT] (default port ${USBIP_DEFAULT_PORT})`,
+        })
         .option('busid', { alias: 'b', type: 'string', demandOption: true })
-        .option('send', { type: 'string', array: true, describe: 'Lines to type, one by one, instead of an interactive session' })
-        .option('wait', { type: 'number', default: 0.5, describe: 'With --send: seconds to wait for output after each line' }),
+        .option('send', {
+          type: 'string',
+          array: true,
+          describe: 'Lines to type, one by one, instead of an interactive session',
+        })
+        .option('wait', {
+          type: 'number',
+          default: 0.5,
+          describe: 'With --send: seconds to wait for output after each line',
+        }),
     async (args) => {
       const { host, port } = parseHostPort(args.remote)
-      const device = await importDevice({ host, port, busid: args.busid, signal: AbortSignal.timeout(10_000) })
+      const device = await importDevice({
+        host,
+        port,
+        busid: args.busid,
+        signal: AbortSignal.timeout(10_000),
+      })
       const port_ = await openAcmPort(device, (bytes) => process.stdout.write(bytes))
       const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000))
       if (args.send) {

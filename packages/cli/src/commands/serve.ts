@@ -1,5 +1,5 @@
 /** `tether serve`: a standalone USB/IP server for chosen virtual devices. */
-import { UsbipServer, type Logger, USBIP_DEFAULT_PORT } from '@tether/usbip'
+import { type Logger, USBIP_DEFAULT_PORT, UsbipServer } from '@tether/usbip'
 import { createVirtualDevice, type VirtualDeviceSpecError } from '@tether/virtual'
 import type { Argv } from 'yargs'
 import { CliUsageError, parseHostPort } from '../address.js'
@@ -30,8 +30,15 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
           default: ['cdc-acm:board'],
           describe: 'Device to serve, repeatable: cdc-acm, cdc-acm:board, gadget-zero, disk:FILE[:ro]',
         })
-        .option('json', { type: 'boolean', default: false, describe: 'Print the listening address and devices as JSON' })
-        .example('$0 serve -d cdc-acm:board -d gadget-zero -d disk:board.img', 'a board console, a test device and a disk'),
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'Print the listening address and devices as JSON',
+        })
+        .example(
+          '$0 serve -d cdc-acm:board -d gadget-zero -d disk:board.img',
+          'a board console, a test device and a disk',
+        ),
     async (args) => {
       const log = makeLogger()
       const address = parseHostPort(args.listen)
@@ -49,11 +56,15 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
       const descriptions = new Map(devices.map((d) => [d.identity.busid, d.description]))
       if (args.json) {
         const exported = server.catalog.all().map((d) => deviceToJson(d, descriptions.get(d.busid)))
-        process.stdout.write(`${JSON.stringify({ listening: { host: bound.address, port: bound.port }, devices: exported })}\n`)
+        process.stdout.write(
+          `${JSON.stringify({ listening: { host: bound.address, port: bound.port }, devices: exported })}\n`,
+        )
       } else {
         process.stdout.write(`listening on ${bound.address}:${bound.port}\n`)
         process.stdout.write(formatDeviceTable(server.catalog.all(), descriptions))
-        process.stdout.write(`attach with: usbip --tcp-port ${bound.port} attach -r ${bound.address} -b ${devices[0]!.identity.busid}\n`)
+        process.stdout.write(
+          `attach with: usbip --tcp-port ${bound.port} attach -r ${bound.address} -b ${devices[0]!.identity.busid}\n`,
+        )
       }
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

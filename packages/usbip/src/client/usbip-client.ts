@@ -25,7 +25,8 @@ export interface UrbResult {
 export function connectTcp(target: TcpTarget): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: target.host, port: target.port ?? USBIP_DEFAULT_PORT, noDelay: true })
-    const onAbort = () => socket.destroy(new UsbipError('ERR_ABORTED', 'connect aborted', { origin: 'local' }))
+    const onAbort = () =>
+      socket.destroy(new UsbipError('ERR_ABORTED', 'connect aborted', { origin: 'local' }))
     target.signal?.addEventListener('abort', onAbort, { once: true })
     socket.once('connect', () => {
       target.signal?.removeEventListener('abort', onAbort)
@@ -86,7 +87,10 @@ function awaitEvent<T>(
   })
 }
 
-export async function listDevicesOver(stream: Duplex, signal?: AbortSignal): Promise<readonly ExportedDevice[]> {
+export async function listDevicesOver(
+  stream: Duplex,
+  signal?: AbortSignal,
+): Promise<readonly ExportedDevice[]> {
   const session = new ClientSession()
   const answer = awaitEvent(stream, session, (e) => (e.type === 'devlist' ? e : undefined), signal)
   stream.write(session.requestDeviceList())
@@ -106,7 +110,11 @@ export async function listDevices(target: TcpTarget): Promise<readonly ExportedD
   }
 }
 
-export async function importDeviceOver(stream: Duplex, busid: string, signal?: AbortSignal): Promise<ImportedDevice> {
+export async function importDeviceOver(
+  stream: Duplex,
+  busid: string,
+  signal?: AbortSignal,
+): Promise<ImportedDevice> {
   const session = new ClientSession()
   const answer = awaitEvent(stream, session, (e) => (e.type === 'import' ? e : undefined), signal)
   stream.write(session.requestImport(busid))

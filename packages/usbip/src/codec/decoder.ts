@@ -77,10 +77,13 @@ export interface ClientDecoderOptions {
   directionOf(seqnum: number): UrbDirection | SubmittedUrb | undefined
 }
 
+/** The payload of every message without one: shared, and frozen so that nobody can decorate it. */
+const NO_BYTES = Object.freeze(new Uint8Array(0))
+
 /**
  * Pushed chunks, read front to back. Chunks are kept by reference (no copy on push) and dropped
- * once fully read, so retained memory never exceeds what was pushed and not yet consumed, plus
- * the unread tail of the first chunk.
+ * once fully read, so what is retained is the unread bytes plus the already-read start of the
+ * first chunk: never more than was pushed.
  */
 class ByteQueue {
   private chunks: Uint8Array[] = []
@@ -134,14 +137,14 @@ class ByteQueue {
 
   /** Consumes n bytes (n <= size) for a payload the caller keeps: see the module comment. */
   take(n: number): Uint8Array {
-    if (n === 0) return new Uint8Array(0)
+    if (n === 0) return NO_BYTES
     const chunk = this.chunks[this.first]!
     const start = this.offset
     if (chunk.length - start >= n && n * 2 >= chunk.buffer.byteLength) {
       this.skip(chunk, n)
       return plainView(chunk, start, n)
     }
-    const out = new Uint8Array(n)
+    const out = uninitialized(n)
     this.copyInto(out, n)
     return out
   }
@@ -164,15 +167,28 @@ class ByteQueue {
     if (this.offset < chunk.length) return
     this.retained -= chunk.length
     this.offset = 0
-    this.first++
-    if (this.first === this.chunks.length) {
+    if (this.first + 1 === this.chunks.length) {
+      // A fresh array is cheaper than `length = 0`, which V8 handles in the runtime.
       this.chunks = []
       this.first = 0
-    } else if (this.first >= 1024 && this.first * 2 >= this.chunks.length) {
+      return
+    }
+    this.chunks[this.first++] = NO_BYTES // release the chunk now, not at the next compaction
+    if (this.first >= 1024 && this.first * 2 >= this.chunks.length) {
       this.chunks = this.chunks.slice(this.first)
       this.first = 0
     }
   }
+}
+
+/**
+ * Memory for a payload copy that is about to be overwritten in full. Buffer.allocUnsafe skips the
+ * zero-fill that makes `new Uint8Array(n)` several times slower; below 4 KiB it carves from Node's
+ * shared pool, as every Buffer from a socket does.
+ */
+function uninitialized(n: number): Uint8Array {
+  const buffer = Buffer.allocUnsafe(n)
+  return plainView(buffer, 0, n)
 }
 
 /** A plain Uint8Array over the same memory, so a pushed Buffer's subclass never leaks out. */
@@ -204,7 +220,9 @@ abstract class UsbipDecoder<M> {
     }
     return this.decodeOp(readU16(header, OpHeaderOffset.code), readU32(header, OpHeaderOffset.status))
   })
-  private readonly urbHeader = new Pending<M>(URB_HEADER_SIZE, (queue) => this.decodeUrb(queue.read(URB_HEADER_SIZE)))
+  private readonly urbHeader = new Pending<M>(URB_HEADER_SIZE, (queue) =>
+    this.decodeUrb(queue.read(URB_HEADER_SIZE)),
+  )
 
   /** Appends bytes. The chunk is kept by reference: do not modify it afterwards. */
   push(bytes: Uint8Array): void {
@@ -218,10 +236,12 @@ abstract class UsbipDecoder<M> {
   next(): M | NeedData {
     if (this.failed) throw this.failure
     try {
-      let step = this.pending ?? (this.phase === 'op' ? this.opHeader : this.urbHeader)
+      const header = this.phase === 'op' ? this.opHeader : this.urbHeader
+      let step = this.pending ?? header
       for (;;) {
         if (this.queue.size < step.need) {
-          this.pending = step
+          // Waiting for a header is not being inside a message (see setPhase and end).
+          this.pending = step === header ? undefined : step
           return NEED_DATA
         }
         const result: Step<M> = step.decode(this.queue)
@@ -245,6 +265,7 @@ abstract class UsbipDecoder<M> {
     this.phase = phase
   }
 
+  /** The framing the next message will be decoded with. */
   get currentPhase(): DecoderPhase {
     return this.phase
   }
@@ -327,11 +348,11 @@ export class ServerDecoder extends UsbipDecoder<ClientMessage> {
  * devid and ep are reported as received (0 from Linux).
  */
 export class ClientDecoder extends UsbipDecoder<ServerMessage> {
-  private readonly directionOf: ClientDecoderOptions['directionOf']
+  private readonly options: ClientDecoderOptions
 
   constructor(options: ClientDecoderOptions) {
     super()
-    this.directionOf = options.directionOf
+    this.options = options
   }
 
   protected decodeOp(code: number, status: number): Step<ServerMessage> {
@@ -379,9 +400,11 @@ export class ClientDecoder extends UsbipDecoder<ServerMessage> {
 
   private decodeRetSubmit(header: Uint8Array): Step<ServerMessage> {
     const seqnum = readU32(header, UrbOffset.seqnum)
-    const submitted = this.directionOf(seqnum)
+    const submitted = this.options.directionOf(seqnum)
     if (submitted === undefined) {
-      throw protocolError('ERR_UNKNOWN_SEQNUM', `RET_SUBMIT for seqnum ${seqnum}, which is not pending`, { seqnum })
+      throw protocolError('ERR_UNKNOWN_SEQNUM', `RET_SUBMIT for seqnum ${seqnum}, which is not pending`, {
+        seqnum,
+      })
     }
     const direction = typeof submitted === 'string' ? submitted : submitted.direction
     const actualLength = readS32(header, UrbOffset.actualLength)
@@ -417,7 +440,7 @@ export class ClientDecoder extends UsbipDecoder<ServerMessage> {
     })
     const dataLength = direction === 'in' ? actualLength : 0
     const tail = dataLength + isoCount * ISO_DESCRIPTOR_SIZE
-    if (tail === 0) return message(new Uint8Array(0), [])
+    if (tail === 0) return message(NO_BYTES, [])
     return new Pending(tail, (queue) => {
       const data = queue.take(dataLength)
       const isoPackets = readIsoPackets(queue, isoCount)
@@ -442,8 +465,9 @@ function decodeCmdSubmit(header: Uint8Array): Step<ClientMessage> {
   const transferFlags = readU32(header, UrbOffset.transferFlags)
   const startFrame = readS32(header, UrbOffset.startFrame)
   const interval = readS32(header, UrbOffset.interval)
-  // slice() copies (the view is a plain Uint8Array): the header may be scratch or a caller's chunk.
-  const setup = header.slice(UrbOffset.setup, UrbOffset.setup + SETUP_SIZE)
+  // A copy: the header may be scratch memory or part of a caller's chunk.
+  const setup = new Uint8Array(SETUP_SIZE)
+  for (let i = 0; i < SETUP_SIZE; i++) setup[i] = header[UrbOffset.setup + i]!
   const message = (data: Uint8Array, isoPackets: readonly IsoPacketDescriptor[]): CmdSubmit => ({
     kind: 'CMD_SUBMIT',
     seqnum,
@@ -461,19 +485,22 @@ function decodeCmdSubmit(header: Uint8Array): Step<ClientMessage> {
   })
   const dataLength = direction === 0 ? transferBufferLength : 0
   const tail = dataLength + isoCount * ISO_DESCRIPTOR_SIZE
-  if (tail === 0) return message(new Uint8Array(0), [])
+  if (tail === 0) return message(NO_BYTES, [])
   return new Pending(tail, (queue) => {
     const data = queue.take(dataLength)
     const isoPackets = readIsoPackets(queue, isoCount)
     for (const packet of isoPackets) {
       // The backend indexes the transfer buffer with these; keep them inside it.
       if (packet.offset + packet.length > transferBufferLength) {
-        throw badField(`iso packet [${packet.offset}, +${packet.length}) exceeds the ${transferBufferLength}-byte buffer`, {
-          field: 'isoPackets',
-          offset: packet.offset,
-          length: packet.length,
-          transferBufferLength,
-        })
+        throw badField(
+          `iso packet [${packet.offset}, +${packet.length}) exceeds the ${transferBufferLength}-byte buffer`,
+          {
+            field: 'isoPackets',
+            offset: packet.offset,
+            length: packet.length,
+            transferBufferLength,
+          },
+        )
       }
     }
     return message(data, isoPackets)
@@ -508,7 +535,9 @@ function decodeDevlistBody(status: number, count: number): Step<ServerMessage> {
     return new Pending(interfaceCount * INTERFACE_RECORD_SIZE, (queue) => {
       const bytes = queue.read(interfaceCount * INTERFACE_RECORD_SIZE)
       const interfaces: InterfaceRecord[] = []
-      for (let i = 0; i < interfaceCount; i++) interfaces.push(readInterfaceRecord(bytes, i * INTERFACE_RECORD_SIZE))
+      for (let i = 0; i < interfaceCount; i++) {
+        interfaces.push(readInterfaceRecord(bytes, i * INTERFACE_RECORD_SIZE))
+      }
       devices.push({ ...record, interfaces })
       return nextDevice()
     })
@@ -559,7 +588,9 @@ function checkIsoActualLengths(packets: readonly IsoPacketDescriptor[], actualLe
 
 function readDirection(header: Uint8Array): 0 | 1 {
   const direction = readU32(header, UrbOffset.direction)
-  if (direction !== 0 && direction !== 1) throw badField(`direction ${direction}`, { field: 'direction', direction })
+  if (direction !== 0 && direction !== 1) {
+    throw badField(`direction ${direction}`, { field: 'direction', direction })
+  }
   return direction
 }
 

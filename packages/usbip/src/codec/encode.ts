@@ -70,7 +70,9 @@ export function encodeOpRepDevlist(status: number, devices: readonly ExportedDev
   let size = OP_HEADER_SIZE + 4
   for (const device of devices) {
     if (device.interfaces.length !== device.numInterfaces) {
-      fail(`device ${device.busid}: numInterfaces ${device.numInterfaces} but ${device.interfaces.length} interfaces`)
+      fail(
+        `device ${device.busid}: numInterfaces ${device.numInterfaces} but ${device.interfaces.length} interfaces`,
+      )
     }
     size += DEVICE_RECORD_SIZE + device.interfaces.length * INTERFACE_RECORD_SIZE
   }
@@ -136,7 +138,9 @@ export function encodeCmdSubmit(msg: CmdSubmit): Uint8Array {
   const isoCount = checkIsoPackets(msg.numberOfPackets, msg.isoPackets)
   for (const packet of msg.isoPackets) {
     if (packet.offset + packet.length > msg.transferBufferLength) {
-      fail(`iso packet [${packet.offset}, +${packet.length}) exceeds the ${msg.transferBufferLength}-byte buffer`)
+      fail(
+        `iso packet [${packet.offset}, +${packet.length}) exceeds the ${msg.transferBufferLength}-byte buffer`,
+      )
     }
   }
 
@@ -177,7 +181,8 @@ export function encodeRetSubmit(msg: RetSubmit): Uint8Array {
       }
       sum += packet.actualLength
     }
-    if (sum !== msg.actualLength) fail(`iso actual lengths sum to ${sum}, not actualLength ${msg.actualLength}`)
+    if (sum !== msg.actualLength)
+      fail(`iso actual lengths sum to ${sum}, not actualLength ${msg.actualLength}`)
   }
 
   const bytes = allocate(URB_HEADER_SIZE + dataLength + isoCount * ISO_DESCRIPTOR_SIZE)
@@ -286,7 +291,8 @@ function writeIsoDescriptors(bytes: Uint8Array, at: number, packets: readonly Is
 function checkIsoPackets(numberOfPackets: number, packets: readonly IsoPacketDescriptor[]): number {
   checkS32('numberOfPackets', numberOfPackets)
   const count = isoDescriptorCount(numberOfPackets, Limits.maxIsoPackets)
-  if (count === undefined) fail(`numberOfPackets ${numberOfPackets} is not -1, 0 or 1..${Limits.maxIsoPackets}`)
+  if (count === undefined)
+    fail(`numberOfPackets ${numberOfPackets} is not -1, 0 or 1..${Limits.maxIsoPackets}`)
   if (packets.length !== count) fail(`numberOfPackets ${numberOfPackets} but ${packets.length} iso packets`)
   for (const packet of packets) {
     checkU32('iso offset', packet.offset)

@@ -1,4 +1,15 @@
 /** The sans-I/O USB/IP wire codec: encoders (message → bytes) and incremental decoders (bytes → messages). */
+
+export {
+  ClientDecoder,
+  type ClientDecoderOptions,
+  type DecoderPhase,
+  NEED_DATA,
+  type NeedData,
+  ServerDecoder,
+  type SubmittedUrb,
+  type UrbDirection,
+} from './decoder.js'
 export {
   encodeCmdSubmit,
   encodeCmdUnlink,
@@ -10,13 +21,3 @@ export {
   encodeRetSubmit,
   encodeRetUnlink,
 } from './encode.js'
-export {
-  type ClientDecoderOptions,
-  ClientDecoder,
-  type DecoderPhase,
-  NEED_DATA,
-  type NeedData,
-  ServerDecoder,
-  type SubmittedUrb,
-  type UrbDirection,
-} from './decoder.js'

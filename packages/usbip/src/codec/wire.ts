@@ -47,7 +47,8 @@ export function write32(bytes: Uint8Array, at: number, value: number): void {
 // ---- fixed-size NUL-padded strings ----
 
 const utf8Encoder = new TextEncoder()
-const utf8Decoder = new TextDecoder('utf-8')
+// ignoreBOM keeps a leading EF BB BF as U+FEFF instead of silently dropping it.
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true })
 
 /**
  * Writes `value` as UTF-8 into a `size`-byte field and NUL-pads the rest. At most size - 1 bytes

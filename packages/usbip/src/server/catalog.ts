@@ -59,7 +59,9 @@ export class BackendCatalog implements DeviceCatalog {
 
   /** Devices already imported by someone are not listed, as with the kernel's usbipd. */
   list(): readonly ExportedDevice[] {
-    return [...this.entries.values()].filter((e) => !this.claimed.has(e.exported.busid)).map((e) => e.exported)
+    return [...this.entries.values()]
+      .filter((e) => !this.claimed.has(e.exported.busid))
+      .map((e) => e.exported)
   }
 
   all(): readonly ExportedDevice[] {

@@ -2,7 +2,7 @@
  * Importer side of one USB/IP connection, sans-I/O: requests in, bytes to send out; bytes in,
  * replies out. Used by the userspace client (tests, benchmarks) and later by tunnels.
  */
-import { ClientDecoder, NEED_DATA, encodeMessage } from '../codec/index.js'
+import { ClientDecoder, encodeMessage, NEED_DATA } from '../codec/index.js'
 import { OpStatus, TransferFlag } from '../constants.js'
 import { isUsbipError, UsbipError } from '../errors.js'
 import type { DeviceRecord, ExportedDevice, RetSubmit, RetUnlink } from '../messages.js'

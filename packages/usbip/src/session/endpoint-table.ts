@@ -60,7 +60,12 @@ export class EndpointTable {
   /** The endpoint for a header's (ep, direction); ep 0 is always control. */
   lookup(ep: number, directionIn: boolean): EndpointInfo | undefined {
     if (ep === 0) {
-      return { address: directionIn ? 0x80 : 0, type: 'control', maxPacketSize: this.maxPacketSize0, interval: 0 }
+      return {
+        address: directionIn ? 0x80 : 0,
+        type: 'control',
+        maxPacketSize: this.maxPacketSize0,
+        interval: 0,
+      }
     }
     return this.endpoints.get(ep | (directionIn ? 0x80 : 0))
   }

@@ -5,8 +5,8 @@
  * where the SUBMIT-versus-UNLINK race is settled.
  */
 import type { BackendCompletion, BackendRequest, DeviceDescriptors, TransferRequest } from '../backend.js'
+import { encodeMessage, NEED_DATA, ServerDecoder } from '../codec/index.js'
 import { Errno, OpStatus, TransferFlag } from '../constants.js'
-import { ServerDecoder, NEED_DATA, encodeMessage } from '../codec/index.js'
 import { isUsbipError, protocolError, type UsbipError } from '../errors.js'
 import type { CmdSubmit, CmdUnlink, DeviceRecord, ExportedDevice, IsoPacketDescriptor } from '../messages.js'
 import { interceptStandardRequest } from './control-intercept.js'
@@ -22,7 +22,11 @@ export interface ClaimedDevice {
 /** What the session needs from the server: the device list and exclusive claims. */
 export interface DeviceCatalog {
   list(): readonly ExportedDevice[]
-  claim(busid: string): { readonly ok: true; readonly device: ClaimedDevice } | { readonly ok: false; readonly status: OpStatusValue }
+  claim(
+    busid: string,
+  ):
+    | { readonly ok: true; readonly device: ClaimedDevice }
+    | { readonly ok: false; readonly status: OpStatusValue }
 }
 
 export type ServerSessionEvent =
@@ -96,7 +100,9 @@ export class ServerSession {
         if (message === NEED_DATA) return
         switch (message.kind) {
           case 'OP_REQ_DEVLIST':
-            this.send(encodeMessage({ kind: 'OP_REP_DEVLIST', status: OpStatus.OK, devices: this.catalog.list() }))
+            this.send(
+              encodeMessage({ kind: 'OP_REP_DEVLIST', status: OpStatus.OK, devices: this.catalog.list() }),
+            )
             this.close('device list served')
             break
           case 'OP_REQ_IMPORT':
@@ -148,7 +154,8 @@ export class ServerSession {
   }
 
   private handleImport(busid: string): void {
-    if (this.phase !== 'handshake') throw protocolError('ERR_UNEXPECTED_MESSAGE', 'OP_REQ_IMPORT after attach')
+    if (this.phase !== 'handshake')
+      throw protocolError('ERR_UNEXPECTED_MESSAGE', 'OP_REQ_IMPORT after attach')
     const claim = this.catalog.claim(busid)
     if (!claim.ok) {
       this.send(encodeMessage({ kind: 'OP_REP_IMPORT', status: claim.status }))
@@ -168,10 +175,12 @@ export class ServerSession {
   private handleSubmit(cmd: CmdSubmit): void {
     this.checkDevid(cmd.devid)
     if (this.pending.has(cmd.seqnum)) {
-      throw protocolError('ERR_DUPLICATE_SEQNUM', `seqnum ${cmd.seqnum} is already pending`, { seqnum: cmd.seqnum })
+      throw protocolError('ERR_DUPLICATE_SEQNUM', `seqnum ${cmd.seqnum} is already pending`, {
+        seqnum: cmd.seqnum,
+      })
     }
     const directionIn = cmd.direction === 1
-    const fifoKey = cmd.ep === 0 ? 0 : (cmd.ep | (directionIn ? 0x80 : 0))
+    const fifoKey = cmd.ep === 0 ? 0 : cmd.ep | (directionIn ? 0x80 : 0)
     const request = this.gone ? undefined : this.buildRequest(cmd, directionIn)
     const urb: PendingUrb = {
       seqnum: cmd.seqnum,
@@ -211,7 +220,10 @@ export class ServerSession {
       ) {
         return undefined
       }
-      if (intercepted?.kind === 'set-interface' && !table.hasAltSetting(intercepted.interfaceNumber, intercepted.alternateSetting)) {
+      if (
+        intercepted?.kind === 'set-interface' &&
+        !table.hasAltSetting(intercepted.interfaceNumber, intercepted.alternateSetting)
+      ) {
         return undefined
       }
       if (intercepted) return intercepted
@@ -259,9 +271,13 @@ export class ServerSession {
 
   private checkDevid(devid: number): void {
     if (devid !== this.devid) {
-      throw protocolError('ERR_BAD_FIELD', `devid ${devid} does not match the imported device ${this.devid}`, {
-        devid,
-      })
+      throw protocolError(
+        'ERR_BAD_FIELD',
+        `devid ${devid} does not match the imported device ${this.devid}`,
+        {
+          devid,
+        },
+      )
     }
   }
 
@@ -273,8 +289,16 @@ export class ServerSession {
       data = data.subarray(0, urb.length)
       if (status === 0) status = Errno.EOVERFLOW
     }
-    const actualLength = urb.directionIn ? data.length : Math.min(completion.actualLength ?? urb.length, urb.length)
-    if (status === 0 && urb.directionIn && urb.shortNotOk && actualLength < urb.length && urb.isoRequest.length === 0) {
+    const actualLength = urb.directionIn
+      ? data.length
+      : Math.min(completion.actualLength ?? urb.length, urb.length)
+    if (
+      status === 0 &&
+      urb.directionIn &&
+      urb.shortNotOk &&
+      actualLength < urb.length &&
+      urb.isoRequest.length === 0
+    ) {
       status = Errno.EREMOTEIO
     }
     if (status === 0 && urb.request?.kind === 'set-configuration') {
@@ -348,4 +372,3 @@ export class ServerSession {
     this.events.push(error ? { type: 'close', reason, error } : { type: 'close', reason })
   }
 }
-
