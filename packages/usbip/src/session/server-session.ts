@@ -65,7 +65,6 @@ export class ServerSession {
   private readonly pending = new Map<number, PendingUrb>()
   /** Per-endpoint submission order; replies leave in this order (usbipd-win #219). */
   private readonly fifos = new Map<number, number[]>()
-  private gone = false
 
   constructor(catalog: DeviceCatalog) {
     this.catalog = catalog
@@ -139,7 +138,6 @@ export class ServerSession {
   /** The device vanished: fail everything with -ESHUTDOWN, then close cleanly. */
   deviceGone(reason: string): void {
     if (this.phase === 'closed') return
-    this.gone = true
     for (const urb of this.pending.values()) {
       if (!urb.result) urb.result = { status: Errno.ESHUTDOWN }
     }
@@ -181,7 +179,7 @@ export class ServerSession {
     }
     const directionIn = cmd.direction === 1
     const fifoKey = cmd.ep === 0 ? 0 : cmd.ep | (directionIn ? 0x80 : 0)
-    const request = this.gone ? undefined : this.buildRequest(cmd, directionIn)
+    const request = this.buildRequest(cmd, directionIn)
     const urb: PendingUrb = {
       seqnum: cmd.seqnum,
       fifoKey,
@@ -200,7 +198,7 @@ export class ServerSession {
     if (fifo) fifo.push(cmd.seqnum)
     else this.fifos.set(fifoKey, [cmd.seqnum])
     if (!request) {
-      this.complete(cmd.seqnum, { status: this.gone ? Errno.ESHUTDOWN : Errno.EPIPE })
+      this.complete(cmd.seqnum, { status: Errno.EPIPE })
       return
     }
     this.events.push({ type: 'submit', request })
