@@ -1,0 +1,96 @@
+# Helpers for guest scripts, sourced before every script runGuest() boots (bash, inside the
+# guest's chroot of the host root; see scripts/vm/guest-init). Everything a helper waits for is
+# bounded; on failure it prints what it was waiting for and exits non-zero.
+#
+# Conventions the host side relies on:
+#   - `kmsg TEXT` puts "tether: TEXT" into the kernel log, to line dmesg up with the script;
+#   - `usbip_detach PORT` logs "tether: detach port PORT" first, which tells kernelErrors() that
+#     the disconnect messages that follow are expected;
+#   - results go to files in $TETHER_SCRATCH (the current directory), which the host reads back.
+
+set -o pipefail
+USBIP_SERVER=10.0.2.100
+USBIP_PORT=3240
+
+# Written at notice level: in the log for kernelErrors(), not on the console.
+kmsg() { echo "<5>tether: $*" >/dev/kmsg 2>/dev/null || true; }
+
+# Milliseconds since boot, for timings.
+now_ms() { local up; read -r up _ </proc/uptime; echo $(( ${up%.*} * 1000 + 10#${up#*.} * 10 )); }
+
+step() {
+  echo "== $* (t=$(now_ms) ms)"
+  kmsg "step: $*"
+}
+
+fail() {
+  echo "FAIL: $*" >&2
+  kmsg "FAIL: $*"
+  exit 1
+}
+
+# wait_for DESCRIPTION TIMEOUT_S COMMAND... — polls COMMAND every 50 ms until it succeeds.
+wait_for() {
+  local what="$1" timeout_s="$2" deadline
+  shift 2
+  deadline=$(( $(now_ms) + timeout_s * 1000 ))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(now_ms)" -ge "$deadline" ]; then
+      echo "timed out after ${timeout_s}s waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+# usbip_attach BUSID — attaches BUSID from the host's server; prints the vhci port it took.
+usbip_attach() {
+  local busid="$1" before port t0
+  before="$(vhci_ports_in_use)"
+  kmsg "attach $busid"
+  t0=$(now_ms)
+  timeout 20 usbip --tcp-port "$USBIP_PORT" attach -r "$USBIP_SERVER" -b "$busid" >&2 ||
+    fail "usbip attach -b $busid failed"
+  echo "usbip attach -b $busid took $(( $(now_ms) - t0 )) ms" >&2
+  wait_for "a vhci port for $busid" 10 vhci_port_appeared "$before" || fail "attach $busid: no vhci port in use"
+  for port in $(vhci_ports_in_use); do
+    case " $before " in *" $port "*) ;; *) echo "$port"; return 0 ;; esac
+  done
+  fail "attach $busid: cannot tell which vhci port it took"
+}
+
+# The vhci ports in use (status other than 004, VDEV_ST_NULL), from every vhci_hcd.N status file.
+# Port numbers are global across controllers, as `usbip detach -p` wants them.
+vhci_ports_in_use() {
+  local f hub port status _ ports=""
+  for f in /sys/devices/platform/vhci_hcd.*/status*; do
+    while read -r hub port status _; do
+      case "$hub" in hs | ss) [ "$status" = 004 ] || ports="$ports $((10#$port))" ;; esac
+    done <"$f"
+  done
+  echo "${ports# }"
+}
+vhci_port_appeared() { [ "$(vhci_ports_in_use)" != "$1" ]; }
+
+# usbip_detach PORT
+usbip_detach() {
+  local port="$1"
+  case "$port" in '' | *[!0-9]*) fail "usbip_detach: bad port '$port'" ;; esac
+  kmsg "detach port $port"
+  timeout 20 usbip detach -p "$port" >&2 || fail "usbip detach -p $port failed"
+  wait_for "vhci port $port to be free" 10 vhci_port_free "$port" || fail "port $port still in use after detach"
+}
+vhci_port_free() { case " $(vhci_ports_in_use) " in *" $1 "*) return 1 ;; esac; }
+
+# The sysfs name (e.g. 3-1) of the USB device with VID:PID, or fail.
+usb_device_by_id() {
+  local vid="${1%:*}" pid="${1#*:}" d
+  for d in /sys/bus/usb/devices/*; do
+    [ -f "$d/idVendor" ] || continue
+    if [ "$(cat "$d/idVendor")" = "$vid" ] && [ "$(cat "$d/idProduct")" = "$pid" ]; then
+      basename "$d"
+      return 0
+    fi
+  done
+  return 1
+}
