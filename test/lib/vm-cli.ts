@@ -5,8 +5,8 @@
  *                                [--file NAME=PATH]... [--keep DIR] [--dmesg] [--errors] SCRIPT.sh
  *
  * --port      relay guest connections to 10.0.2.100:3240 onto 127.0.0.1:HOSTPORT
- * --file NAME=PATH  put a copy of host file PATH into the scratch dir as NAME (the guest's /tmp
- *             is its own, so host files under /tmp are not visible there otherwise)
+ * --file NAME=PATH  put a copy of host file PATH into the scratch dir as NAME (the guest sees
+ *             the host's files read-only; the scratch dir is where it can write)
  * --keep DIR  copy the files the script left in $TETHER_SCRATCH (and dmesg) into DIR
  * --dmesg     print the guest kernel log afterwards
  * --errors    print what kernelErrors() finds in it
