@@ -3,12 +3,17 @@
  * board console without root or a kernel module.
  */
 import { type ImportedDevice, parseConfigurationDescriptor, UsbipError } from '@tether/usbip'
+import {
+  CdcRequest,
+  DEFAULT_LINE_CODING,
+  DescriptorType,
+  encodeLineCoding,
+  StandardRequest,
+} from '@tether/virtual'
 
-const GET_DESCRIPTOR = 0x06
-const DESC_CONFIGURATION = 0x02
-const SET_CONFIGURATION = 0x09
-const SET_LINE_CODING = 0x20
-const SET_CONTROL_LINE_STATE = 0x22
+const { GET_DESCRIPTOR, SET_CONFIGURATION } = StandardRequest
+const { SET_LINE_CODING, SET_CONTROL_LINE_STATE } = CdcRequest
+const DESC_CONFIGURATION = DescriptorType.CONFIGURATION
 const CLASS_CDC_DATA = 0x0a
 const CLASS_COMMUNICATIONS = 0x02
 const READS_IN_FLIGHT = 4
@@ -67,9 +72,10 @@ export async function openAcmPort(
     ).status,
     'set the configuration',
   )
-  const coding = new Uint8Array(7)
-  new DataView(coding.buffer).setUint32(0, options.baudRate ?? 115200, true)
-  coding[6] = 8
+  const coding = encodeLineCoding({
+    ...DEFAULT_LINE_CODING,
+    baudRate: options.baudRate ?? DEFAULT_LINE_CODING.baudRate,
+  })
   const iface = comm.interfaceNumber
   expectOk(
     (

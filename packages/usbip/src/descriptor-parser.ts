@@ -13,6 +13,12 @@ export interface EndpointInfo {
   readonly interval: number
 }
 
+/** A descriptor as it sits in a configuration: its type and all bLength bytes. */
+export interface RawDescriptor {
+  readonly type: number
+  readonly bytes: Uint8Array
+}
+
 export interface AltSettingInfo {
   readonly interfaceNumber: number
   readonly alternateSetting: number
@@ -20,13 +26,29 @@ export interface AltSettingInfo {
   readonly interfaceSubClass: number
   readonly interfaceProtocol: number
   readonly endpoints: readonly EndpointInfo[]
+  /** Class-specific and other descriptors that follow the interface descriptor. */
+  readonly extra: readonly RawDescriptor[]
+}
+
+export interface InterfaceAssociationInfo {
+  readonly firstInterface: number
+  readonly interfaceCount: number
+  readonly functionClass: number
+  readonly functionSubClass: number
+  readonly functionProtocol: number
+  readonly functionIndex: number
 }
 
 export interface ConfigurationInfo {
+  readonly totalLength: number
   readonly configurationValue: number
   readonly numInterfaces: number
+  readonly attributes: number
+  /** In the descriptor's units (2 mA at high speed). */
+  readonly maxPower: number
   /** All alt settings of all interfaces, in descriptor order. */
   readonly altSettings: readonly AltSettingInfo[]
+  readonly associations: readonly InterfaceAssociationInfo[]
 }
 
 export interface DeviceDescriptorInfo {
@@ -45,6 +67,7 @@ const DESC_DEVICE = 1
 const DESC_CONFIGURATION = 2
 const DESC_INTERFACE = 4
 const DESC_ENDPOINT = 5
+const DESC_INTERFACE_ASSOCIATION = 11
 const TRANSFER_TYPES: readonly TransferType[] = ['control', 'isochronous', 'bulk', 'interrupt']
 
 function badDescriptor(message: string): UsbipError {
@@ -81,10 +104,8 @@ export function parseConfigurationDescriptor(bytes: Uint8Array): ConfigurationIn
     throw badDescriptor(`configuration wTotalLength ${totalLength} exceeds the ${bytes.length} bytes given`)
   }
   const altSettings: AltSettingInfo[] = []
-  let current: { info: Omit<AltSettingInfo, 'endpoints'>; endpoints: EndpointInfo[] } | undefined
-  const flush = () => {
-    if (current) altSettings.push({ ...current.info, endpoints: current.endpoints })
-  }
+  const associations: InterfaceAssociationInfo[] = []
+  let current: { endpoints: EndpointInfo[]; extra: RawDescriptor[] } | undefined
   let offset = bytes[0]!
   while (offset + 2 <= totalLength) {
     const length = bytes[offset]!
@@ -92,30 +113,47 @@ export function parseConfigurationDescriptor(bytes: Uint8Array): ConfigurationIn
     if (length < 2 || offset + length > totalLength) {
       throw badDescriptor(`descriptor at offset ${offset} has a bad length ${length}`)
     }
+    const at = (i: number) => bytes[offset + i]!
     if (type === DESC_INTERFACE && length >= 9) {
-      flush()
-      current = {
-        info: {
-          interfaceNumber: bytes[offset + 2]!,
-          alternateSetting: bytes[offset + 3]!,
-          interfaceClass: bytes[offset + 5]!,
-          interfaceSubClass: bytes[offset + 6]!,
-          interfaceProtocol: bytes[offset + 7]!,
-        },
-        endpoints: [],
-      }
+      current = { endpoints: [], extra: [] }
+      altSettings.push({
+        interfaceNumber: at(2),
+        alternateSetting: at(3),
+        interfaceClass: at(5),
+        interfaceSubClass: at(6),
+        interfaceProtocol: at(7),
+        ...current, // the arrays filled in below
+      })
     } else if (type === DESC_ENDPOINT && length >= 7) {
       if (!current) throw badDescriptor(`endpoint descriptor at offset ${offset} outside an interface`)
       current.endpoints.push({
-        address: bytes[offset + 2]!,
-        type: TRANSFER_TYPES[bytes[offset + 3]! & 0x3]!,
+        address: at(2),
+        type: TRANSFER_TYPES[at(3) & 0x3]!,
         // Bits 11-12 are high-bandwidth multipliers, not size.
         maxPacketSize: u16(bytes, offset + 4) & 0x7ff,
-        interval: bytes[offset + 6]!,
+        interval: at(6),
       })
+    } else if (type === DESC_INTERFACE_ASSOCIATION && length >= 8) {
+      associations.push({
+        firstInterface: at(2),
+        interfaceCount: at(3),
+        functionClass: at(4),
+        functionSubClass: at(5),
+        functionProtocol: at(6),
+        functionIndex: at(7),
+      })
+    } else if (current) {
+      current.extra.push({ type, bytes: bytes.subarray(offset, offset + length) })
     }
     offset += length
   }
-  flush()
-  return { configurationValue: bytes[5]!, numInterfaces: bytes[4]!, altSettings }
+  return {
+    totalLength,
+    configurationValue: bytes[5]!,
+    numInterfaces: bytes[4]!,
+    attributes: bytes[7]!,
+    maxPower: bytes[8]!,
+    altSettings,
+    associations,
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * USB descriptor builder and parser (USB 2.0 chapter 9). Pure functions over Uint8Array, so
- * models can declare their descriptors as data and tests can parse them back.
+ * USB descriptor builder (USB 2.0 chapter 9). Pure functions over Uint8Array, so models can
+ * declare their descriptors as data; @tether/usbip's parseConfigurationDescriptor reads them back.
  */
+import type { RawDescriptor, TransferType } from '@tether/usbip'
 
 export const DescriptorType = {
   DEVICE: 0x01,
@@ -18,7 +19,7 @@ export const DescriptorType = {
   CS_ENDPOINT: 0x25,
 } as const
 
-export type EndpointTransferType = 'control' | 'isochronous' | 'bulk' | 'interrupt'
+export type EndpointTransferType = TransferType
 
 const TRANSFER_TYPE_BITS: Record<EndpointTransferType, number> = {
   control: 0,
@@ -302,106 +303,18 @@ export function fullSpeedConfigurationFrom(config: Uint8Array): Uint8Array {
   return out
 }
 
-export interface RawDescriptor {
+/** A descriptor found by walkDescriptors: usbip's RawDescriptor plus where it starts. */
+export interface LocatedDescriptor extends RawDescriptor {
   readonly offset: number
-  readonly type: number
-  /** The whole descriptor, bLength bytes (clipped to the buffer). */
-  readonly bytes: Uint8Array
 }
 
 /** Walk concatenated descriptors by bLength. Stops at a zero or truncated length. */
-export function* walkDescriptors(bytes: Uint8Array): Generator<RawDescriptor> {
+export function* walkDescriptors(bytes: Uint8Array): Generator<LocatedDescriptor> {
   let offset = 0
   while (offset + 2 <= bytes.length) {
     const length = bytes[offset]!
     if (length < 2 || offset + length > bytes.length) return
     yield { offset, type: bytes[offset + 1]!, bytes: bytes.subarray(offset, offset + length) }
     offset += length
-  }
-}
-
-export interface ParsedEndpoint {
-  readonly address: number
-  readonly type: EndpointTransferType
-  readonly maxPacketSize: number
-  readonly interval: number
-}
-
-export interface ParsedInterface {
-  readonly interfaceNumber: number
-  readonly alternateSetting: number
-  readonly interfaceClass: number
-  readonly interfaceSubClass: number
-  readonly interfaceProtocol: number
-  readonly endpoints: readonly ParsedEndpoint[]
-  /** Class-specific and other descriptors that follow the interface, before its endpoints end. */
-  readonly extra: readonly RawDescriptor[]
-}
-
-export interface ParsedConfiguration {
-  readonly totalLength: number
-  readonly numInterfaces: number
-  readonly configurationValue: number
-  readonly attributes: number
-  readonly maxPower: number
-  readonly interfaces: readonly ParsedInterface[]
-  readonly associations: readonly InterfaceAssociationFields[]
-}
-
-const TRANSFER_TYPES: readonly EndpointTransferType[] = ['control', 'isochronous', 'bulk', 'interrupt']
-
-/** Parse a full configuration descriptor (as returned for GET_DESCRIPTOR(CONFIGURATION)). */
-export function parseConfiguration(bytes: Uint8Array): ParsedConfiguration {
-  if (bytes.length < 9 || bytes[1] !== DescriptorType.CONFIGURATION) {
-    throw new RangeError('not a configuration descriptor')
-  }
-  const interfaces: { -readonly [K in keyof ParsedInterface]: ParsedInterface[K] }[] = []
-  const associations: InterfaceAssociationFields[] = []
-  for (const d of walkDescriptors(bytes.subarray(9))) {
-    const b = d.bytes
-    if (d.type === DescriptorType.INTERFACE && b.length >= 9) {
-      interfaces.push({
-        interfaceNumber: b[2]!,
-        alternateSetting: b[3]!,
-        interfaceClass: b[5]!,
-        interfaceSubClass: b[6]!,
-        interfaceProtocol: b[7]!,
-        endpoints: [],
-        extra: [],
-      })
-    } else if (d.type === DescriptorType.ENDPOINT && b.length >= 7) {
-      const current = interfaces.at(-1)
-      if (!current) continue
-      current.endpoints = [
-        ...current.endpoints,
-        {
-          address: b[2]!,
-          type: TRANSFER_TYPES[b[3]! & 0x03]!,
-          maxPacketSize: (b[4]! | (b[5]! << 8)) & 0x7ff,
-          interval: b[6]!,
-        },
-      ]
-    } else if (d.type === DescriptorType.INTERFACE_ASSOCIATION && b.length >= 8) {
-      associations.push({
-        firstInterface: b[2]!,
-        interfaceCount: b[3]!,
-        functionClass: b[4]!,
-        functionSubClass: b[5]!,
-        functionProtocol: b[6]!,
-        functionIndex: b[7]!,
-      })
-    } else {
-      const current = interfaces.at(-1)
-      if (current) current.extra = [...current.extra, d]
-    }
-  }
-  return {
-    totalLength: bytes[2]! | (bytes[3]! << 8),
-    numInterfaces: bytes[4]!,
-    configurationValue: bytes[5]!,
-    attributes: bytes[7]!,
-    maxPower: bytes[8]!,
-    interfaces,
-    associations,
   }
 }

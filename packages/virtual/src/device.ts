@@ -11,10 +11,13 @@ import {
   type BackendCompletion,
   type BackendRequest,
   type CompletionCallback,
+  type ConfigurationInfo,
   type DeviceDescriptors,
   type DeviceIdentity,
+  type EndpointInfo,
   Errno,
   type Logger,
+  parseConfigurationDescriptor,
   Speed,
   type SpeedValue,
   silentLogger,
@@ -35,14 +38,7 @@ import {
   type SetupPacket,
   StandardRequest,
 } from './control.js'
-import {
-  DescriptorType,
-  deviceQualifierFrom,
-  fullSpeedConfigurationFrom,
-  type ParsedConfiguration,
-  type ParsedEndpoint,
-  parseConfiguration,
-} from './descriptors.js'
+import { DescriptorType, deviceQualifierFrom, fullSpeedConfigurationFrom } from './descriptors.js'
 import { EMPTY, PendingTransfer } from './pending.js'
 
 export interface VirtualDeviceOptions {
@@ -80,7 +76,7 @@ export abstract class VirtualDevice implements UsbDeviceBackend {
   readonly #inflight = new Map<number, PendingTransfer>()
   readonly #goneListeners = new Set<(reason: string) => void>()
   #remoteWakeup = false
-  #parsedConfigurations: readonly ParsedConfiguration[] | undefined
+  #parsedConfigurations: readonly ConfigurationInfo[] | undefined
 
   constructor(options: VirtualDeviceOptions = {}) {
     const busid = options.busid ?? '1-1'
@@ -222,11 +218,11 @@ export abstract class VirtualDevice implements UsbDeviceBackend {
   }
 
   /** Endpoints of the current configuration and alternate settings, by address. */
-  protected activeEndpoints(): Map<number, ParsedEndpoint> {
-    const endpoints = new Map<number, ParsedEndpoint>()
+  protected activeEndpoints(): Map<number, EndpointInfo> {
+    const endpoints = new Map<number, EndpointInfo>()
     const config = this.#activeConfiguration()
     if (!config) return endpoints
-    for (const iface of config.interfaces) {
+    for (const iface of config.altSettings) {
       if (iface.alternateSetting !== this.alternateSetting(iface.interfaceNumber)) continue
       for (const ep of iface.endpoints) endpoints.set(ep.address, ep)
     }
@@ -360,12 +356,12 @@ export abstract class VirtualDevice implements UsbDeviceBackend {
 
   // ---- chapter 9 state ----------------------------------------------------------------------
 
-  #configurations(): readonly ParsedConfiguration[] {
-    this.#parsedConfigurations ??= this.descriptors.configurations.map(parseConfiguration)
+  #configurations(): readonly ConfigurationInfo[] {
+    this.#parsedConfigurations ??= this.descriptors.configurations.map(parseConfigurationDescriptor)
     return this.#parsedConfigurations
   }
 
-  #activeConfiguration(): ParsedConfiguration | undefined {
+  #activeConfiguration(): ConfigurationInfo | undefined {
     if (this.#configurationValue === 0) return undefined
     return this.#configurations().find((c) => c.configurationValue === this.#configurationValue)
   }
@@ -382,12 +378,12 @@ export abstract class VirtualDevice implements UsbDeviceBackend {
 
   #setInterface(interfaceNumber: number, alternateSetting: number): boolean {
     const config = this.#activeConfiguration()
-    const target = config?.interfaces.find(
+    const target = config?.altSettings.find(
       (i) => i.interfaceNumber === interfaceNumber && i.alternateSetting === alternateSetting,
     )
     if (!config || !target) return false
     // Endpoints of the old and new settings restart: halts and data toggles reset (9.4.10).
-    const affected = config.interfaces
+    const affected = config.altSettings
       .filter((i) => i.interfaceNumber === interfaceNumber)
       .flatMap((i) => i.endpoints.map((e) => e.address))
     this.#shutdownEndpoints(affected)
@@ -402,7 +398,9 @@ export abstract class VirtualDevice implements UsbDeviceBackend {
   }
 
   #interfaceExists(interfaceNumber: number): boolean {
-    return this.#activeConfiguration()?.interfaces.some((i) => i.interfaceNumber === interfaceNumber) ?? false
+    return (
+      this.#activeConfiguration()?.altSettings.some((i) => i.interfaceNumber === interfaceNumber) ?? false
+    )
   }
 
   #clearHalt(address: number): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Errno } from '@tether/usbip'
+import { Errno, parseConfigurationDescriptor } from '@tether/usbip'
 import {
   CdcAcmDevice,
   type CdcAcmOptions,
@@ -8,7 +8,6 @@ import {
   DescriptorType,
   decodeLineCoding,
   encodeLineCoding,
-  parseConfiguration,
   ScriptedBoardPeer,
 } from '../src/index.js'
 import { ascii, assertPending, Harness } from './harness.js'
@@ -29,7 +28,7 @@ function attach(options: CdcAcmOptions = {}): { device: CdcAcmDevice; h: Harness
   device.open()
   const h = new Harness(device)
   const { configurations } = h.enumerate()
-  const value = parseConfiguration(configurations[0]!).configurationValue
+  const value = parseConfigurationDescriptor(configurations[0]!).configurationValue
   assert.equal(h.setConfiguration(value).status, 0)
   return { device, h }
 }
@@ -40,7 +39,7 @@ describe('CDC-ACM descriptors', () => {
     const { device, configurations } = h.enumerate()
     assert.deepEqual([device[4], device[5], device[6]], [0xef, 0x02, 0x01], 'IAD device class triple')
     const raw = configurations[0]!
-    const config = parseConfiguration(raw)
+    const config = parseConfigurationDescriptor(raw)
     assert.equal(config.totalLength, raw.length)
     assert.equal(config.numInterfaces, 2)
     assert.deepEqual(config.associations[0], {
@@ -51,7 +50,7 @@ describe('CDC-ACM descriptors', () => {
       functionProtocol: 1,
       functionIndex: 0,
     })
-    const [comm, data] = config.interfaces
+    const [comm, data] = config.altSettings
     assert.deepEqual([comm?.interfaceClass, comm?.interfaceSubClass, comm?.interfaceProtocol], [2, 2, 1])
     const functional = comm!.extra.filter((d) => d.type === DescriptorType.CS_INTERFACE)
     assert.deepEqual(
@@ -76,7 +75,7 @@ describe('CDC-ACM descriptors', () => {
     const { h } = attach({ interfaceAssociation: false })
     const { device, configurations } = h.enumerate()
     assert.equal(device[4], 0x02)
-    assert.equal(parseConfiguration(configurations[0]!).associations.length, 0)
+    assert.equal(parseConfigurationDescriptor(configurations[0]!).associations.length, 0)
   })
 })
 

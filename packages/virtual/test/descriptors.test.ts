@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { parseConfigurationDescriptor } from '@tether/usbip'
 import {
   ConfigAttributes,
   classInterfaceDescriptor,
@@ -13,7 +14,6 @@ import {
   interfaceAssociationDescriptor,
   interfaceBlock,
   languageTableDescriptor,
-  parseConfiguration,
   stringDescriptor,
   stringTable,
 } from '../src/index.js'
@@ -54,14 +54,14 @@ describe('descriptor builder', () => {
     )
     const expected = 9 + 8 + (9 + 5) + (9 + 14) + (9 + 7)
     assert.equal(config.length, expected)
-    const parsed = parseConfiguration(config)
+    const parsed = parseConfigurationDescriptor(config)
     assert.equal(parsed.totalLength, expected)
     assert.equal(parsed.numInterfaces, 2)
     assert.equal(parsed.attributes, 0xc0)
-    assert.equal(parsed.interfaces.length, 3)
-    assert.equal(parsed.interfaces[1]?.endpoints.length, 2)
+    assert.equal(parsed.altSettings.length, 3)
+    assert.equal(parsed.altSettings[1]?.endpoints.length, 2)
     assert.equal(config[9 + 8 + 4], 0, 'bNumEndpoints of the endpoint-less interface')
-    assert.equal(parsed.interfaces[0]?.extra[0]?.type, DescriptorType.CS_INTERFACE)
+    assert.equal(parsed.altSettings[0]?.extra[0]?.type, DescriptorType.CS_INTERFACE)
     assert.equal(parsed.associations[0]?.interfaceCount, 2)
   })
 
@@ -93,9 +93,9 @@ describe('descriptor builder', () => {
     ])
     const fs = fullSpeedConfigurationFrom(hs)
     assert.equal(fs[1], DescriptorType.OTHER_SPEED_CONFIGURATION)
-    const parsed = parseConfiguration(Uint8Array.of(9, 2, ...fs.subarray(2)))
-    assert.equal(parsed.interfaces[0]?.endpoints[0]?.maxPacketSize, 64)
-    assert.equal(parsed.interfaces[0]?.endpoints[1]?.interval, 32) // 2^8 microframes = 32 frames
+    const parsed = parseConfigurationDescriptor(Uint8Array.of(9, 2, ...fs.subarray(2)))
+    assert.equal(parsed.altSettings[0]?.endpoints[0]?.maxPacketSize, 64)
+    assert.equal(parsed.altSettings[0]?.endpoints[1]?.interval, 32) // 2^8 microframes = 32 frames
   })
 
   it('rejects values that do not fit their fields', () => {

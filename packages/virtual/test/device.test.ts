@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Errno, Speed } from '@tether/usbip'
-import { DescriptorType, GadgetZeroDevice, parseConfiguration } from '../src/index.js'
+import { Errno, parseConfigurationDescriptor, Speed } from '@tether/usbip'
+import { DescriptorType, GadgetZeroDevice } from '../src/index.js'
 import { assertPending, Harness } from './harness.js'
 
 function configured(options: ConstructorParameters<typeof GadgetZeroDevice>[0] = {}): Harness {
@@ -47,8 +47,8 @@ describe('VirtualDevice chapter 9', () => {
     const other = hs.descriptor(DescriptorType.OTHER_SPEED_CONFIGURATION, 0, 256)
     assert.equal(other[1], DescriptorType.OTHER_SPEED_CONFIGURATION)
     assert.equal(other[0], 9)
-    const full = parseConfiguration(Uint8Array.of(9, 2, ...other.subarray(2)))
-    assert.equal(full.interfaces[0]?.endpoints[0]?.maxPacketSize, 64)
+    const full = parseConfigurationDescriptor(Uint8Array.of(9, 2, ...other.subarray(2)))
+    assert.equal(full.altSettings[0]?.endpoints[0]?.maxPacketSize, 64)
 
     const fs = configured({ speed: Speed.FULL })
     assert.equal(fs.getDescriptor(DescriptorType.DEVICE_QUALIFIER, 0, 10).status, Errno.EPIPE)

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Errno } from '@tether/usbip'
-import {
-  GadgetZeroConfiguration,
-  GadgetZeroDevice,
-  type GadgetZeroOptions,
-  parseConfiguration,
-} from '../src/index.js'
+import { Errno, parseConfigurationDescriptor } from '@tether/usbip'
+import { GadgetZeroConfiguration, GadgetZeroDevice, type GadgetZeroOptions } from '../src/index.js'
 import { assertPending, Harness } from './harness.js'
 
 const IN = GadgetZeroDevice.BULK_IN
@@ -33,16 +28,16 @@ describe('Gadget Zero identity', () => {
     const { device: d, configurations } = h.enumerate()
     assert.deepEqual([d[8], d[9], d[10], d[11]], [0x25, 0x05, 0xa0, 0xa4])
     assert.equal(d[4], 0xff)
-    const parsed = configurations.map(parseConfiguration)
+    const parsed = configurations.map(parseConfigurationDescriptor)
     assert.deepEqual(
       parsed.map((c) => c.configurationValue),
       [GadgetZeroConfiguration.SOURCE_SINK, GadgetZeroConfiguration.LOOPBACK],
     )
     for (const c of parsed) {
       assert.equal(c.numInterfaces, 1)
-      assert.equal(c.interfaces[0]?.interfaceClass, 0xff)
+      assert.equal(c.altSettings[0]?.interfaceClass, 0xff)
       assert.deepEqual(
-        c.interfaces[0]?.endpoints.map((e) => [e.address, e.type, e.maxPacketSize]),
+        c.altSettings[0]?.endpoints.map((e) => [e.address, e.type, e.maxPacketSize]),
         [
           [0x81, 'bulk', 512],
           [0x01, 'bulk', 512],
@@ -51,7 +46,7 @@ describe('Gadget Zero identity', () => {
     }
     const loopFirst = new Harness(new GadgetZeroDevice({ loopDefault: true })).enumerate()
     assert.equal(
-      parseConfiguration(loopFirst.configurations[0]!).configurationValue,
+      parseConfigurationDescriptor(loopFirst.configurations[0]!).configurationValue,
       GadgetZeroConfiguration.LOOPBACK,
     )
   })

@@ -3,16 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { Errno } from '@tether/usbip'
-import {
-  CswStatus,
-  encodeCbw,
-  MassStorageDevice,
-  MemoryBacking,
-  parseConfiguration,
-  parseCsw,
-  ScsiOp,
-} from '../src/index.js'
+import { Errno, parseConfigurationDescriptor } from '@tether/usbip'
+import { CswStatus, encodeCbw, MassStorageDevice, MemoryBacking, parseCsw, ScsiOp } from '../src/index.js'
 import { assertPending, Harness, settle } from './harness.js'
 
 const IN = MassStorageDevice.BULK_IN
@@ -101,8 +93,8 @@ function memoryHost(blocks = 2048, readOnly = false) {
 describe('mass storage descriptors and class requests', () => {
   it('is a SCSI transparent bulk-only interface and reports max LUN 0', () => {
     const { host } = memoryHost()
-    const config = parseConfiguration(host.h.descriptor(2, 0))
-    const iface = config.interfaces[0]!
+    const config = parseConfigurationDescriptor(host.h.descriptor(2, 0))
+    const iface = config.altSettings[0]!
     assert.deepEqual([iface.interfaceClass, iface.interfaceSubClass, iface.interfaceProtocol], [8, 6, 0x50])
     assert.deepEqual(
       iface.endpoints.map((e) => [e.address, e.maxPacketSize]),
