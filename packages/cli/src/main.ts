@@ -9,6 +9,15 @@ import { serveCommand } from './commands/serve.js'
 import { usbipListCommand } from './commands/usbip-list.js'
 import { createCliLogger, type LogFormat, type LogLevel } from './logger.js'
 
+/** System errors a user can fix, with the fix; others keep their stack trace. */
+const SYSTEM_ERROR_HINTS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'choose another port with --listen HOST:PORT, or :0 for a free one',
+  ECONNREFUSED: 'nothing listens there; is `tether serve` (or usbipd) running on that address?',
+  EHOSTUNREACH: 'check the address and your network',
+  ENOENT: '',
+  EACCES: 'run as a user allowed to use it (ports below 1024 need root)',
+}
+
 const argv = hideBin(process.argv)
 const logOptions = { format: 'human' as LogFormat, level: 'info' as LogLevel }
 const makeLogger = () => createCliLogger(logOptions)
@@ -31,9 +40,9 @@ const cli = yargs(argv)
   .demandCommand(1, 'name a command; see tether --help')
   .strict()
   .help()
-  .fail((message, error, y) => {
+  .fail((message, error) => {
     if (error) throw error
-    process.stderr.write(`${y.help() && ''}tether: ${message}\n`)
+    process.stderr.write(`tether: ${message}; see tether --help\n`)
     process.exit(2)
   })
 
@@ -51,8 +60,9 @@ try {
     process.exit(1)
   }
   const code = (err as NodeJS.ErrnoException).code
-  if (code === 'ECONNREFUSED' || code === 'EADDRINUSE' || code === 'ENOENT' || code === 'EACCES') {
-    process.stderr.write(`tether: ${(err as Error).message}\n`)
+  const hint = code === undefined ? undefined : SYSTEM_ERROR_HINTS[code]
+  if (hint !== undefined) {
+    process.stderr.write(`tether: ${(err as Error).message}${hint ? `; ${hint}` : ''}\n`)
     process.exit(1)
   }
   throw err
