@@ -4,6 +4,9 @@
  */
 
 export * from './backend.js'
+export * from './capture/pcapng.js'
+export * from './capture/urb-capture.js'
+export * from './capture/usbmon.js'
 export * from './client/usbip-client.js'
 export * from './codec/index.js'
 export * from './constants.js'

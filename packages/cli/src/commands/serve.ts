@@ -1,5 +1,5 @@
 /** `tether serve`: a standalone USB/IP server for chosen virtual devices. */
-import { type Logger, USBIP_DEFAULT_PORT, UsbipServer } from '@tether/usbip'
+import { type Logger, openPcapngFile, USBIP_DEFAULT_PORT, UsbipServer } from '@tether/usbip'
 import { createVirtualDevice, type VirtualDeviceSpecError } from '@tether/virtual'
 import type { Argv } from 'yargs'
 import { CliUsageError, parseHostPort } from '../address.js'
@@ -9,6 +9,7 @@ export interface ServeArgs {
   listen: string
   device: string[]
   json: boolean
+  pcap: string | undefined
 }
 
 export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
@@ -35,6 +36,11 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
           default: false,
           describe: 'Print the listening address and devices as JSON',
         })
+        .option('pcap', {
+          type: 'string',
+          describe:
+            'Record every URB to this pcapng file (usbmon format: Wireshark and tshark decode it as USB)',
+        })
         .example(
           '$0 serve -d cdc-acm:board -d gadget-zero -d disk:board.img',
           'a board console, a test device and a disk',
@@ -51,7 +57,12 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
           }
         }),
       )
-      const server = new UsbipServer({ devices, logger: log })
+      const recording = args.pcap === undefined ? undefined : openPcapngFile(args.pcap)
+      const server = new UsbipServer({
+        devices,
+        logger: log,
+        ...(recording ? { capture: recording.capture } : {}),
+      })
       const bound = await server.listen(address.port, address.host)
       const descriptions = new Map(devices.map((d) => [d.identity.busid, d.description]))
       if (args.json) {
@@ -75,6 +86,7 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
         process.once('SIGTERM', () => stop('SIGTERM'))
       })
       await server.close()
+      await recording?.close()
     },
   )
 }

@@ -3,7 +3,8 @@
  * writer (session events → socket, in order), and the backend calls in between.
  */
 import type { Duplex } from 'node:stream'
-import type { UsbDeviceBackend } from '../backend.js'
+import type { BackendRequest, UsbDeviceBackend } from '../backend.js'
+import type { UrbCapture } from '../capture/urb-capture.js'
 import type { Logger } from '../logger.js'
 import { ServerSession } from '../session/server-session.js'
 import type { BackendCatalog } from './catalog.js'
@@ -30,6 +31,7 @@ export class ServerConnection {
     private readonly stream: Duplex,
     private readonly catalog: BackendCatalog,
     private readonly log: Logger,
+    private readonly capture?: UrbCapture,
   ) {
     this.session = new ServerSession(catalog)
     this.done = new Promise((resolve) => {
@@ -81,14 +83,9 @@ export class ServerConnection {
             case 'attached':
               this.attach(event.busid)
               break
-            case 'submit': {
-              this.urbs++
-              const seqnum = event.request.seqnum
-              this.backend!.submit(event.request, (completion) => {
-                if (this.session.complete(seqnum, completion)) this.pump()
-              })
+            case 'submit':
+              this.submit(event.request)
               break
-            }
             case 'cancel':
               this.backend?.cancel(event.seqnum)
               break
@@ -103,6 +100,17 @@ export class ServerConnection {
     } finally {
       this.pumping = false
     }
+  }
+
+  private submit(request: BackendRequest): void {
+    this.urbs++
+    const backend = this.backend!
+    const capture = this.capture
+    capture?.submitted(backend.identity, request)
+    backend.submit(request, (completion) => {
+      capture?.completed(backend.identity, request, completion)
+      if (this.session.complete(request.seqnum, completion)) this.pump()
+    })
   }
 
   private attach(busid: string): void {

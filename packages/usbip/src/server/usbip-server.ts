@@ -1,6 +1,8 @@
 /** A plain USB/IP server over TCP, so stock `usbip` tools and vhci_hcd work unchanged. */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { UsbDeviceBackend } from '../backend.js'
+import type { UrbCapture } from '../capture/urb-capture.js'
 import { type Logger, silentLogger } from '../logger.js'
 import { BackendCatalog } from './catalog.js'
 import { ServerConnection } from './connection.js'
@@ -8,23 +10,27 @@ import { ServerConnection } from './connection.js'
 export interface UsbipServerInit {
   readonly devices: readonly UsbDeviceBackend[]
   readonly logger?: Logger
+  /** Record every URB (e.g. a PcapngUrbCapture for Wireshark). */
+  readonly capture?: UrbCapture
 }
 
 export class UsbipServer {
   readonly catalog: BackendCatalog
   private readonly log: Logger
+  private readonly capture: UrbCapture | undefined
   private readonly server: Server
   private readonly connections = new Set<ServerConnection>()
 
   constructor(init: UsbipServerInit) {
     this.catalog = new BackendCatalog(init.devices)
     this.log = (init.logger ?? silentLogger).child('usbip:server')
+    this.capture = init.capture
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
   /** Serve one already-connected stream (a tunnel, a test pipe) exactly like a TCP client. */
-  serveStream(stream: import('node:stream').Duplex): ServerConnection {
-    const connection = new ServerConnection(stream, this.catalog, this.log)
+  serveStream(stream: Duplex): ServerConnection {
+    const connection = new ServerConnection(stream, this.catalog, this.log, this.capture)
     this.connections.add(connection)
     void connection.done.then(() => this.connections.delete(connection))
     return connection
