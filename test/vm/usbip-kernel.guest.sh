@@ -1,6 +1,6 @@
 # The guest's half of test/vm/usbip-kernel.test.ts: attach each device tether serve exports
 # with the stock usbip client and drive it through the kernel's own drivers. Runs in the guest
-# after test/lib/guest-lib.sh, with ACM_BUSID, GZ_BUSID, DISK_BUSID and PATTERN_OFFSET_MIB set
+# after test/lib/guest-lib.sh, with ACM_BUSID, GZ_BUSID, DISK_BUSID, BOARD_BUSID and PATTERN_OFFSET_MIB set
 # by the test and pattern.bin (1 MiB) in the working directory. Each section prints
 # "RESULT <name> <exit code>"; the test reads the console.
 
@@ -41,6 +41,39 @@ acm() {
     echo "ACM echo $len ok"
   done
   exec 3<&-
+  usbip_detach "$port"
+}
+
+# read_until FD PATTERN SECONDS: reads FD one byte at a time into $received until it ends with
+# PATTERN (a glob) or the time runs out.
+received=""
+read_until() {
+  local fd="$1" pattern="$2" deadline=$((SECONDS + $3)) c
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    IFS= read -r -t 1 -n 1 -d '' c <&"$fd" || continue
+    received+="$c"
+    [[ "$received" == *$pattern ]] && return 0
+  done
+  return 1
+}
+
+board() {
+  local port tty
+  port=$(usbip_attach "$BOARD_BUSID")
+  echo "$port" >>board.ports
+  wait_for "a ttyACM for the board" 15 sh -c 'ls /dev/ttyACM* >/dev/null 2>&1' ||
+    fail "no /dev/ttyACM* after attaching $BOARD_BUSID"
+  tty=$(ls /dev/ttyACM* | head -n 1)
+  stty -F "$tty" raw -echo
+  exec 4<>"$tty" # opening raises DTR: the board boots and prints its banner, then a prompt
+  read_until 4 'board$ ' 15 || fail "no board prompt within 15 s; got: ${received:0:300}"
+  echo "BOARD banner ok: $(printf '%s' "$received" | grep -m1 -o 'U-Boot[^(]*')"
+  received=""
+  printf 'uname -a\r' >&4
+  read_until 4 'board$ ' 10 || fail "no answer to uname -a within 10 s; got: ${received:0:300}"
+  printf '%s' "$received" | grep -q 'Linux tether-board' || fail "unexpected answer to uname -a: ${received:0:300}"
+  echo "BOARD uname ok"
+  exec 4<&-
   usbip_detach "$port"
 }
 
@@ -101,6 +134,7 @@ usbtest() {
 }
 
 section acm acm
+section board board
 section storage storage
 section usbtest usbtest
 echo "== guest done (t=$(now_ms) ms)"

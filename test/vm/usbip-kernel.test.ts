@@ -29,6 +29,7 @@ const GUEST_TIMEOUT_MS = 300_000
 const ACM_BUSID = '1-1'
 const GZ_BUSID = '1-2'
 const DISK_BUSID = '1-3'
+const BOARD_BUSID = '1-4'
 
 /** The guest's half of the session (bash); each section prints "RESULT <name> <exit code>". */
 const GUEST_SCRIPT_PATH = join(repoRoot, 'test', 'vm', 'usbip-kernel.guest.sh')
@@ -53,7 +54,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     image = randomBytes(IMAGE_MIB * 1024 * 1024)
     pattern = randomBytes(1024 * 1024)
     await writeFile(imagePath, image)
-    server = await startTetherServer(['cdc-acm', 'gadget-zero', `disk:${imagePath}`])
+    server = await startTetherServer(['cdc-acm', 'gadget-zero', `disk:${imagePath}`, 'cdc-acm:board'])
   })
 
   after(async () => {
@@ -67,7 +68,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
       .then((body) =>
         runGuest({
           script: [
-            `ACM_BUSID=${ACM_BUSID} GZ_BUSID=${GZ_BUSID} DISK_BUSID=${DISK_BUSID}`,
+            `ACM_BUSID=${ACM_BUSID} GZ_BUSID=${GZ_BUSID} DISK_BUSID=${DISK_BUSID} BOARD_BUSID=${BOARD_BUSID}`,
             `PATTERN_OFFSET_MIB=${PATTERN_OFFSET_MIB}`,
             body,
           ].join('\n'),
@@ -104,7 +105,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     return text
   }
 
-  test('usbip list -r on the host lists the three devices', { timeout: 60_000 }, async (t) => {
+  test('usbip list -r on the host lists every device', { timeout: 60_000 }, async (t) => {
     let stdout: string
     try {
       ;({ stdout } = await execFileAsync(
@@ -124,7 +125,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     for (const line of stdout.trimEnd().split('\n')) t.diagnostic(line)
     const devices = parseUsbipList(stdout)
     const show = `\n--- usbip list -r ---\n${stdout}`
-    assert.deepEqual([...devices.keys()], [ACM_BUSID, GZ_BUSID, DISK_BUSID], `busids${show}`)
+    assert.deepEqual([...devices.keys()], [ACM_BUSID, GZ_BUSID, DISK_BUSID, BOARD_BUSID], `busids${show}`)
 
     const acm = devices.get(ACM_BUSID)!
     assert.match(acm.id, /^[0-9a-f]{4}:[0-9a-f]{4}$/, `CDC-ACM VID:PID${show}`)
@@ -161,6 +162,15 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     assert.match(text, /^ACM echo 3000 ok$/m)
     const timing = /TIMING acm attach-to-tty (\d+) ms/.exec(text)?.[1]
     if (timing) t.diagnostic(`attach -> /dev/ttyACM0: ${timing} ms`)
+  })
+
+  test('board console: the scripted board boots on DTR and answers at its prompt via cdc_acm', {
+    timeout: GUEST_TIMEOUT_MS + 30_000,
+  }, async () => {
+    const s = await guestSession()
+    const text = assertSectionPassed(s, 'board')
+    assert.match(text, /^BOARD banner ok: U-Boot/m)
+    assert.match(text, /^BOARD uname ok$/m)
   })
 
   test('mass storage: /dev/sda reads the image, writes land in the file', {
@@ -237,7 +247,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
   }, async (t) => {
     const s = await guestSession()
     if (!s.result) assert.fail(`the guest session did not complete${context(s)}`)
-    for (const name of ['acm', 'storage', 'usbtest']) {
+    for (const name of ['acm', 'board', 'storage', 'usbtest']) {
       assert.notEqual(section(s, name).rc, undefined, `guest section "${name}" did not finish${context(s)}`)
     }
     const detaches = s.result.dmesg.match(/tether: detach port/g)?.length ?? 0
