@@ -162,12 +162,9 @@ export class GadgetZeroDevice extends VirtualDevice {
 
   #matchesPattern(data: Uint8Array): boolean {
     if (this.pattern === 2) return true
-    const maxPacket = this.#maxPacket()
-    for (let i = 0; i < data.length; i++) {
-      const expected = this.pattern === 1 ? (i % maxPacket) % 63 : 0
-      if (data[i] !== expected) return false
-    }
-    return true
+    // memcmp against the source's own pattern buffer: a JS byte loop here halved OUT throughput.
+    if (this.#sourceCache.length < data.length) this.#sourceCache = this.#patternBytes(data.length)
+    return Buffer.compare(data, this.#sourceCache.subarray(0, data.length)) === 0
   }
 
   #maxPacket(): number {
