@@ -133,8 +133,31 @@ usbtest() {
   usbip_detach "$port"
 }
 
+# Isochronous: usbtest takes the first alt setting with a bulk pair (alt 0) unless its `alt`
+# parameter (writable at run time, read when it probes) names another, so select Gadget Zero's
+# alt 1 (bulk + iso IN/OUT, 1024-byte packets every 8 microframes) for this attach only.
+# Each iso URB is -s bytes split into 1024-byte packets (the last one short); -g URBs stay
+# queued, each resubmitted from its completion until -c x -g URBs have completed.
+usbtest_iso() {
+  local port failed=0 alt=/sys/module/usbtest/parameters/alt
+  [ -w "$alt" ] || fail "$alt is not writable"
+  trap "echo -1 >$alt" EXIT
+  echo 1 >"$alt"
+  port=$(usbip_attach "$GZ_BUSID")
+  echo "$port" >>usbtest-iso.ports
+  wait_for "usbtest to bind" 20 usbtest_bound ||
+    fail "usbtest did not bind; drivers of the new interfaces: $(ls -l /sys/bus/usb/devices/*:*/driver 2>&1 | tr '\n' ' ')"
+  # Iso write (15) and read (16): 8 URBs of 8 full packets in flight, 128 URBs each.
+  usbtest_run -c 16 -g 8 -s 8192 15 16 || failed=1
+  # Unaligned buffers (22 write, 23 read), with a short last packet: 4 x 1024 + 904 bytes.
+  usbtest_run -c 8 -g 4 -s 5000 22 23 || failed=1
+  [ "$failed" = 0 ] || fail "some usbtest iso cases failed"
+  usbip_detach "$port"
+}
+
 section acm acm
 section board board
 section storage storage
 section usbtest usbtest
+section usbtest-iso usbtest_iso
 echo "== guest done (t=$(now_ms) ms)"

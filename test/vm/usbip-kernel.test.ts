@@ -242,12 +242,38 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     assert.equal(rc, 0, `guest section "usbtest" failed:\n${text}${context(s, 15)}`)
   })
 
+  test('Gadget Zero alt 1: usbtest isochronous write/read cases pass (15, 16, 22, 23)', {
+    timeout: GUEST_TIMEOUT_MS + 30_000,
+  }, async (t) => {
+    const s = await guestSession()
+    const { rc, text } = section(s, 'usbtest-iso')
+    const results = [...text.matchAll(/^test (\d+): (ok|FAIL)(.*)$/gm)].map((m) => ({
+      test: Number(m[1]),
+      ok: m[2] === 'ok',
+      line: m[0],
+    }))
+    if (results.length === 0) t.diagnostic('(no usbtest iso results)')
+    for (const r of results) t.diagnostic(r.line)
+    for (const n of [15, 16, 22, 23]) {
+      assert.ok(
+        results.some((r) => r.test === n && r.ok),
+        `usbtest iso case ${n} did not report ok:\n${text}${context(s, 10)}`,
+      )
+    }
+    assert.deepEqual(
+      results.filter((r) => !r.ok).map((r) => r.line),
+      [],
+      `usbtest iso cases failed:\n${text}${context(s, 10)}`,
+    )
+    assert.equal(rc, 0, `guest section "usbtest-iso" failed:\n${text}${context(s, 15)}`)
+  })
+
   test('detaching every device leaves no kernel errors', {
     timeout: GUEST_TIMEOUT_MS + 30_000,
   }, async (t) => {
     const s = await guestSession()
     if (!s.result) assert.fail(`the guest session did not complete${context(s)}`)
-    for (const name of ['acm', 'board', 'storage', 'usbtest']) {
+    for (const name of ['acm', 'board', 'storage', 'usbtest', 'usbtest-iso']) {
       assert.notEqual(section(s, name).rc, undefined, `guest section "${name}" did not finish${context(s)}`)
     }
     const detaches = s.result.dmesg.match(/tether: detach port/g)?.length ?? 0

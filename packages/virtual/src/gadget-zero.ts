@@ -6,6 +6,9 @@
  *  - loopback (bConfigurationValue 2): what the host writes on bulk OUT comes back on bulk IN.
  * Plus the two vendor control requests of usbtest's ctrl_out test: 0x5b writes a buffer,
  * 0x5c reads it back.
+ *
+ * The source/sink interface has g_zero's alternate setting 1 too: the same bulk pair plus an
+ * isochronous IN (source) and OUT (sink) endpoint, for usbtest's iso cases (15/16, 22/23).
  */
 import type { DeviceDescriptors } from '@tether/usbip'
 import {
@@ -48,6 +51,9 @@ export interface GadgetZeroStats {
   /** OUT transfers in source/sink mode whose bytes did not match the pattern. */
   readonly sinkPatternErrors: number
   readonly loopedBytes: number
+  /** Isochronous packets sourced (iso IN) and sunk (iso OUT); their bytes count in sourced/sunkBytes. */
+  readonly isoSourcedPackets: number
+  readonly isoSunkPackets: number
 }
 
 const VENDOR_WRITE = 0x5b
@@ -59,6 +65,14 @@ export class GadgetZeroDevice extends VirtualDevice {
   static readonly BULK_IN = 0x81
   static readonly BULK_OUT = 0x01
   static readonly MAX_PACKET = 512
+  /** Isochronous endpoints of source/sink alt setting 1. */
+  static readonly ISO_IN = 0x82
+  static readonly ISO_OUT = 0x02
+  /** g_zero's defaults: isoc_maxpacket 1024, isoc_mult 0 (one transaction per microframe). */
+  static readonly ISO_MAX_PACKET = 1024
+  /** g_zero's isoc_interval default: bInterval 4 = every 2^(4-1) = 8 microframes at high speed. */
+  static readonly ISO_INTERVAL = 4
+  static readonly SOURCE_SINK_ISO_ALT = 1
   /** g_zero's ep0 buffer (USB_COMP_EP0_BUFSIZ): the largest 0x5b/0x5c transfer. */
   static readonly CONTROL_BUFFER_SIZE = 4096
 
@@ -68,9 +82,18 @@ export class GadgetZeroDevice extends VirtualDevice {
   readonly #loopbackCapacity: number
   readonly #controlBuffer = new Uint8Array(GadgetZeroDevice.CONTROL_BUFFER_SIZE)
   #sourceCache: Uint8Array = new Uint8Array(0)
+  /** One iso packet's worth of pattern: every iso packet restarts the pattern. */
+  #isoPacketPattern: Uint8Array | undefined
   #loop: Uint8Array[] = []
   #loopBytes = 0
-  #stats = { sourcedBytes: 0, sunkBytes: 0, sinkPatternErrors: 0, loopedBytes: 0 }
+  #stats = {
+    sourcedBytes: 0,
+    sunkBytes: 0,
+    sinkPatternErrors: 0,
+    loopedBytes: 0,
+    isoSourcedPackets: 0,
+    isoSunkPackets: 0,
+  }
 
   constructor(options: GadgetZeroOptions = {}) {
     super(options)
@@ -95,6 +118,14 @@ export class GadgetZeroDevice extends VirtualDevice {
   }
 
   protected override handleTransfer(transfer: PendingTransfer): void {
+    if (transfer.endpointAddress === GadgetZeroDevice.ISO_IN) {
+      this.#isoSource(transfer)
+      return
+    }
+    if (transfer.endpointAddress === GadgetZeroDevice.ISO_OUT) {
+      this.#isoSink(transfer)
+      return
+    }
     const isIn = transfer.endpointAddress === GadgetZeroDevice.BULK_IN
     if (this.mode === 'source-sink') {
       if (isIn) this.#source(transfer)
@@ -150,6 +181,59 @@ export class GadgetZeroDevice extends VirtualDevice {
     this.#stats.sunkBytes += data.length
     if (!this.#matchesPattern(data)) this.#stats.sinkPatternErrors++
     transfer.completeOut(data.length)
+  }
+
+  // ---- isochronous source/sink (alt setting 1) ---------------------------------------------------
+  //
+  // A real iso endpoint moves one packet per service interval (here every 8 microframes), so an
+  // URB of N packets finishes N intervals after its start frame. We complete at once instead:
+  // the kernel (vhci_hcd, usbtest) only looks at each packet's length and status, never at when
+  // it arrived, so the stream simply runs faster than real time. A transfer still goes through
+  // the endpoint FIFO like any other, so one that is pending (queued behind another) honours
+  // unlink/cancel and close. Every packet succeeds in full, as g_zero's source and sink do.
+
+  #isoSource(transfer: PendingTransfer): void {
+    const packets = transfer.request.isoPackets
+    const pattern = this.#isoPattern()
+    let total = 0
+    for (const packet of packets) total += packet.length
+    const data = new Uint8Array(total)
+    let at = 0
+    for (const packet of packets) {
+      data.set(pattern.subarray(0, Math.min(packet.length, pattern.length)), at)
+      at += packet.length
+    }
+    this.#stats.sourcedBytes += total
+    this.#stats.isoSourcedPackets += packets.length
+    transfer.completeIso(
+      packets.map((p) => ({ actualLength: p.length, status: 0 })),
+      data,
+    )
+  }
+
+  #isoSink(transfer: PendingTransfer): void {
+    const { data, isoPackets } = transfer.request
+    const pattern = this.#isoPattern()
+    let ok = true
+    for (const packet of isoPackets) {
+      const bytes = data.subarray(packet.offset, packet.offset + packet.length)
+      this.#stats.sunkBytes += bytes.length
+      if (this.pattern !== 2 && Buffer.compare(bytes, pattern.subarray(0, bytes.length)) !== 0) ok = false
+    }
+    // Only statistics: usbtest zero-fills its iso OUT buffers whatever its pattern is.
+    if (!ok) this.#stats.sinkPatternErrors++
+    this.#stats.isoSunkPackets += isoPackets.length
+    transfer.completeIso(isoPackets.map((p) => ({ actualLength: p.length, status: 0 })))
+  }
+
+  #isoPattern(): Uint8Array {
+    if (!this.#isoPacketPattern) {
+      // Room for a high-bandwidth packet (3 transactions); longer packets are zero-padded.
+      const size = 3 * GadgetZeroDevice.ISO_MAX_PACKET
+      this.#isoPacketPattern = new Uint8Array(size)
+      if (this.pattern === 1) for (let i = 0; i < size; i++) this.#isoPacketPattern[i] = i % 63
+    }
+    return this.#isoPacketPattern
   }
 
   #patternBytes(length: number): Uint8Array {
@@ -238,7 +322,27 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
 function buildDescriptors(options: GadgetZeroOptions): DeviceDescriptors {
   const sourceSinkString = 4
   const loopbackString = 5
-  const functionConfig = (value: number, stringIndex: number): Uint8Array =>
+  const bulkPair = [
+    endpointDescriptor({
+      address: GadgetZeroDevice.BULK_IN,
+      type: 'bulk',
+      maxPacketSize: GadgetZeroDevice.MAX_PACKET,
+    }),
+    endpointDescriptor({
+      address: GadgetZeroDevice.BULK_OUT,
+      type: 'bulk',
+      maxPacketSize: GadgetZeroDevice.MAX_PACKET,
+    }),
+  ]
+  const isoPair = [GadgetZeroDevice.ISO_IN, GadgetZeroDevice.ISO_OUT].map((address) =>
+    endpointDescriptor({
+      address,
+      type: 'isochronous',
+      maxPacketSize: GadgetZeroDevice.ISO_MAX_PACKET,
+      interval: GadgetZeroDevice.ISO_INTERVAL,
+    }),
+  )
+  const functionConfig = (value: number, stringIndex: number, withIsoAlt: boolean): Uint8Array =>
     configurationDescriptor(
       {
         configurationValue: value,
@@ -248,25 +352,25 @@ function buildDescriptors(options: GadgetZeroOptions): DeviceDescriptors {
       [
         interfaceBlock(
           { interfaceNumber: 0, interfaceClass: 0xff, interfaceIndex: stringIndex },
-          {
-            endpoints: [
-              endpointDescriptor({
-                address: GadgetZeroDevice.BULK_IN,
-                type: 'bulk',
-                maxPacketSize: GadgetZeroDevice.MAX_PACKET,
-              }),
-              endpointDescriptor({
-                address: GadgetZeroDevice.BULK_OUT,
-                type: 'bulk',
-                maxPacketSize: GadgetZeroDevice.MAX_PACKET,
-              }),
-            ],
-          },
+          { endpoints: bulkPair },
         ),
+        ...(withIsoAlt
+          ? [
+              interfaceBlock(
+                {
+                  interfaceNumber: 0,
+                  alternateSetting: GadgetZeroDevice.SOURCE_SINK_ISO_ALT,
+                  interfaceClass: 0xff,
+                  interfaceIndex: stringIndex,
+                },
+                { endpoints: [...bulkPair, ...isoPair] },
+              ),
+            ]
+          : []),
       ],
     )
-  const sourceSink = functionConfig(GadgetZeroConfiguration.SOURCE_SINK, sourceSinkString)
-  const loopback = functionConfig(GadgetZeroConfiguration.LOOPBACK, loopbackString)
+  const sourceSink = functionConfig(GadgetZeroConfiguration.SOURCE_SINK, sourceSinkString, true)
+  const loopback = functionConfig(GadgetZeroConfiguration.LOOPBACK, loopbackString, false)
   return {
     device: deviceDescriptor({
       deviceClass: 0xff,

@@ -163,3 +163,105 @@ describe('Gadget Zero loopback', () => {
     assert.equal(h.bulkIn(IN, 64).completion, undefined)
   })
 })
+
+describe('Gadget Zero isochronous (source/sink alt setting 1)', () => {
+  const ISO_IN = GadgetZeroDevice.ISO_IN
+  const ISO_OUT = GadgetZeroDevice.ISO_OUT
+
+  function attachIso(options: GadgetZeroOptions = {}): { device: GadgetZeroDevice; h: Harness } {
+    const attached = attach(GadgetZeroConfiguration.SOURCE_SINK, options)
+    assert.equal(attached.h.setInterface(0, 1).status, 0)
+    assert.equal(attached.device.alternateSetting(0), 1)
+    return attached
+  }
+
+  it("declares g_zero's alt 1: the bulk pair plus iso IN/OUT, 1024 bytes every 8 microframes", () => {
+    const h = new Harness(new GadgetZeroDevice())
+    const [sourceSink, loopback] = h.enumerate().configurations.map(parseConfigurationDescriptor)
+    assert.equal(sourceSink?.numInterfaces, 1)
+    assert.deepEqual(
+      sourceSink?.altSettings.map((a) => [a.interfaceNumber, a.alternateSetting]),
+      [
+        [0, 0],
+        [0, 1],
+      ],
+    )
+    const alt1 = sourceSink?.altSettings[1]
+    assert.equal(alt1?.interfaceClass, 0xff)
+    assert.deepEqual(
+      alt1?.endpoints.map((e) => [e.address, e.type, e.maxPacketSize, e.interval]),
+      [
+        [0x81, 'bulk', 512, 0],
+        [0x01, 'bulk', 512, 0],
+        [0x82, 'isochronous', 1024, 4],
+        [0x02, 'isochronous', 1024, 4],
+      ],
+    )
+    assert.equal(loopback?.altSettings.length, 1, 'loopback has no iso alt setting')
+  })
+
+  it('has no iso endpoints in alt 0', async () => {
+    const { h } = attach(GadgetZeroConfiguration.SOURCE_SINK)
+    assert.equal((await h.isoIn(ISO_IN, [1024]).result).status, Errno.EPIPE)
+    assert.equal((await h.isoOut(ISO_OUT, new Uint8Array(1024), [1024]).result).status, Errno.EPIPE)
+  })
+
+  it('iso IN fills every packet in full, packed, with results lined up with the request', () => {
+    const { device, h } = attachIso({ pattern: 1 })
+    const lengths = [1024, 1024, 1024, 200]
+    const c = h.isoIn(ISO_IN, lengths).completion
+    assert.ok(c, 'completes at once')
+    assert.equal(c.status, 0)
+    assert.equal(c.errorCount, 0)
+    assert.equal(c.actualLength, 3272)
+    assert.deepEqual(
+      c.isoPackets,
+      lengths.map((length) => ({ actualLength: length, status: 0 })),
+    )
+    assert.equal(c.data?.length, 3272, 'IN data is the packets packed back to back')
+    const expected = lengths.flatMap((length) => [...mod63(length, 1024)])
+    assert.deepEqual([...(c.data ?? [])], expected, 'the pattern restarts with every packet')
+    assert.equal(device.stats.isoSourcedPackets, 4)
+    assert.equal(device.stats.sourcedBytes, 3272)
+    // The bulk pair works alongside in alt 1.
+    assert.equal(h.bulkIn(IN, 512).completion?.data?.length, 512)
+  })
+
+  it('iso OUT accepts every packet and reports per-packet lengths', () => {
+    const { device, h } = attachIso()
+    const lengths = [1024, 512, 0, 1000]
+    const c = h.isoOut(ISO_OUT, new Uint8Array(2536), lengths).completion
+    assert.ok(c)
+    assert.equal(c.status, 0)
+    assert.equal(c.actualLength, 2536)
+    assert.equal(c.errorCount, 0)
+    assert.equal(c.data, undefined)
+    assert.deepEqual(
+      c.isoPackets,
+      lengths.map((length) => ({ actualLength: length, status: 0 })),
+    )
+    assert.equal(device.stats.isoSunkPackets, 4)
+    assert.equal(device.stats.sunkBytes, 2536)
+    assert.equal(device.stats.sinkPatternErrors, 0)
+  })
+
+  it('handles a usbtest-sized queue (8 URBs of 8 packets) in submission order', () => {
+    const { h } = attachIso()
+    const urbs = Array.from({ length: 8 }, (_, i) =>
+      i % 2 === 0
+        ? h.isoIn(ISO_IN, Array(8).fill(1024))
+        : h.isoOut(ISO_OUT, new Uint8Array(8192), Array(8).fill(1024)),
+    )
+    for (const urb of urbs) {
+      assert.equal(urb.completion?.status, 0)
+      assert.equal(urb.completion?.actualLength, 8192)
+    }
+    h.assertCompletedAtMostOnce()
+  })
+
+  it('SET_INTERFACE back to alt 0 takes the iso endpoints away', async () => {
+    const { h } = attachIso()
+    assert.equal(h.setInterface(0, 0).status, 0)
+    assert.equal((await h.isoIn(ISO_IN, [1024]).result).status, Errno.EPIPE)
+  })
+})

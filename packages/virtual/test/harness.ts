@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import type {
   BackendCompletion,
   BackendRequest,
+  IsoPacketRequest,
   TransferRequest,
   TransferType,
   UsbDeviceBackend,
@@ -65,6 +66,8 @@ export class Harness {
     data?: Uint8Array
     setup?: Uint8Array
     zeroPacket?: boolean
+    isoPackets?: readonly IsoPacketRequest[]
+    maxPacketSize?: number
   }): Submitted {
     const data = fields.data ?? new Uint8Array(0)
     const request: TransferRequest = {
@@ -78,9 +81,9 @@ export class Harness {
       length: fields.length ?? data.length,
       zeroPacket: fields.zeroPacket ?? false,
       shortNotOk: false,
-      maxPacketSize: fields.endpoint === 0 ? 64 : 512,
-      isoPackets: [],
-      interval: 0,
+      maxPacketSize: fields.maxPacketSize ?? (fields.endpoint === 0 ? 64 : 512),
+      isoPackets: fields.isoPackets ?? [],
+      interval: fields.isoPackets ? 8 : 0,
       startFrame: 0,
     }
     return this.submit(request)
@@ -164,6 +167,37 @@ export class Harness {
     return this.transfer({ endpoint: endpoint & 0x7f, direction: 'in', type: 'interrupt', length })
   }
 
+  /** Iso IN of packets with these lengths, laid out back to back like usbtest's iso URBs. */
+  isoIn(endpoint: number, packetLengths: readonly number[], maxPacketSize = 1024): Submitted {
+    const isoPackets = isoLayout(packetLengths)
+    const length = packetLengths.reduce((a, b) => a + b, 0)
+    return this.transfer({
+      endpoint: endpoint & 0x7f,
+      direction: 'in',
+      type: 'isochronous',
+      length,
+      isoPackets,
+      maxPacketSize,
+    })
+  }
+
+  /** Iso OUT: `data` split into packets of the given lengths, in order. */
+  isoOut(
+    endpoint: number,
+    data: Uint8Array,
+    packetLengths: readonly number[],
+    maxPacketSize = 1024,
+  ): Submitted {
+    return this.transfer({
+      endpoint,
+      direction: 'out',
+      type: 'isochronous',
+      data,
+      isoPackets: isoLayout(packetLengths),
+      maxPacketSize,
+    })
+  }
+
   /** Every `done` so far ran exactly once (pending ones: zero times). */
   assertCompletedAtMostOnce(): void {
     for (const s of this.submitted) assert.ok(s.calls <= 1, `seqnum ${s.seqnum} completed ${s.calls} times`)
@@ -181,4 +215,13 @@ export const ascii = (bytes: Uint8Array | undefined): string =>
 /** Assert a transfer is still pending (a helper, so TypeScript doesn't narrow `completion` to never). */
 export function assertPending(s: Submitted, message = `seqnum ${s.seqnum} should be pending`): void {
   assert.equal(s.completion, undefined, message)
+}
+
+function isoLayout(lengths: readonly number[]): IsoPacketRequest[] {
+  let offset = 0
+  return lengths.map((length) => {
+    const packet = { offset, length }
+    offset += length
+    return packet
+  })
 }
