@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { encodeFrame, FrameDecoder } from '../src/framing.js'
+import { TunnelOpen, TunnelOpenResult } from '../src/messages.js'
+
+describe('sans-I/O framing and message codecs', () => {
+  test('frames survive arbitrary chunking, remainder is handed back', () => {
+    const payloads = [new Uint8Array(0), Uint8Array.of(1, 2, 3), new Uint8Array(300).fill(7)]
+    const wire = Buffer.concat([...payloads.map((p) => encodeFrame(p)), Buffer.from('raw')])
+    for (const step of [1, 2, 5, wire.length]) {
+      const decoder = new FrameDecoder()
+      const out: Uint8Array[] = []
+      for (let i = 0; i < wire.length; i += step) {
+        decoder.push(wire.subarray(i, i + step))
+        while (out.length < payloads.length) {
+          const frame = decoder.next()
+          if (!frame) break
+          out.push(frame)
+        }
+      }
+      assert.deepEqual(
+        out.map((f) => [...f]),
+        payloads.map((p) => [...p]),
+      )
+      assert.equal(Buffer.from(decoder.takeRemainder()).toString(), 'raw')
+    }
+  })
+
+  test('an oversize prefix is refused before its body arrives', () => {
+    const decoder = new FrameDecoder(1024)
+    const frame = encodeFrame(new Uint8Array(2000), 4096)
+    assert.throws(() => decoder.push(frame.subarray(0, 2)), { code: 'ERR_FRAME_TOO_LARGE' })
+    assert.equal(decoder.bufferedBytes, 2)
+    assert.throws(() => decoder.next(), { code: 'ERR_FRAME_TOO_LARGE' }, 'the decoder stays failed')
+    assert.throws(() => encodeFrame(new Uint8Array(2000), 1024), { code: 'ERR_FRAME_TOO_LARGE' })
+  })
+
+  test('malformed prefixes are typed errors', () => {
+    assert.throws(() => new FrameDecoder(2 ** 40).push(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 1)), {
+      code: 'ERR_BAD_FRAME',
+    })
+    assert.throws(() => new FrameDecoder().push(Uint8Array.of(0x81, 0x00)), { code: 'ERR_BAD_FRAME' })
+  })
+
+  test('TunnelOpen / TunnelOpenResult round trip and validate at the edge', () => {
+    const open = TunnelOpen.decode(TunnelOpen.encode({ busid: '1-1', token: Uint8Array.of(9, 8) }))
+    assert.equal(open.busid, '1-1')
+    assert.deepEqual([...open.token], [9, 8])
+    const result = TunnelOpenResult.decode(
+      TunnelOpenResult.encode({ status: 'STATUS_BUSY', message: 'in use' }),
+    )
+    assert.deepEqual(result, { status: 'STATUS_BUSY', message: 'in use' })
+    assert.throws(() => TunnelOpen.encode({ busid: '../etc', token: new Uint8Array(0) }), {
+      code: 'ERR_BAD_FIELD',
+    })
+    // An empty message decodes to defaults: busid "" is refused, status UNSPECIFIED is refused.
+    assert.throws(() => TunnelOpen.decode(new Uint8Array(0)), { code: 'ERR_BAD_FIELD' })
+    assert.throws(() => TunnelOpenResult.decode(new Uint8Array(0)), { code: 'ERR_BAD_FIELD' })
+    // An unknown enum number from a newer peer is refused too.
+    assert.throws(() => TunnelOpenResult.decode(Uint8Array.of(0x08, 0x63)), { code: 'ERR_BAD_FIELD' })
+    assert.throws(() => TunnelOpen.decode(Uint8Array.of(0x0a, 0x05, 1)), { code: 'ERR_DECODE' })
+  })
+})
