@@ -1,0 +1,2 @@
+/** @tether/agent — see package.json description. */
+export {}

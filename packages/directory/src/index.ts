@@ -1,0 +1,2 @@
+/** @tether/directory — see package.json description. */
+export {}

@@ -1,0 +1,2 @@
+/** @tether/exporter — see package.json description. */
+export {}

@@ -1,0 +1,2 @@
+/** @tether/hub — see package.json description. */
+export {}
