@@ -6,13 +6,14 @@
  * proto/tether/v1/tunnel.proto is found, i.e. the repository root. A deployment that moves the
  * package elsewhere sets TETHER_PROTO_DIR (the directory holding tether/v1/...).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import protobuf from 'protobufjs'
 import { NetError } from './errors.js'
 
 const ENTRY = join('tether', 'v1', 'tunnel.proto')
+const SCHEMA_DIR = join('tether', 'v1')
 
 export function findProtoDir(start = dirname(fileURLToPath(import.meta.url))): string {
   const fromEnv = process.env.TETHER_PROTO_DIR
@@ -33,17 +34,21 @@ export function findProtoDir(start = dirname(fileURLToPath(import.meta.url))): s
 
 let cached: protobuf.Root | undefined
 
-/** The loaded schema root (loaded once, synchronously, on first use). */
+/** The loaded schema root: every .proto in proto/tether/v1 (loaded once, synchronously, on first use). */
 export function tetherSchema(): protobuf.Root {
   if (cached) return cached
   const protoDir = findProtoDir()
   const root = new protobuf.Root()
   root.resolvePath = (_origin, target) => (target.startsWith('/') ? target : join(protoDir, target))
   try {
-    root.loadSync(ENTRY, { keepCase: true })
+    const files = readdirSync(join(protoDir, SCHEMA_DIR))
+      .filter((f) => f.endsWith('.proto'))
+      .sort()
+      .map((f) => join(SCHEMA_DIR, f))
+    root.loadSync(files, { keepCase: true })
     root.resolveAll()
   } catch (err) {
-    throw schemaError(`cannot load ${join(protoDir, ENTRY)}: ${(err as Error).message}`, err)
+    throw schemaError(`cannot load ${join(protoDir, SCHEMA_DIR)}: ${(err as Error).message}`, err)
   }
   cached = root
   return root
