@@ -1,12 +1,20 @@
 /**
  * The one way tether builds a libp2p node: TCP (+ WebSockets) transports, noise encryption,
- * yamux muxing with tether's stream window, identify. No mDNS, DHT or bootstrap: peers are found
- * through the hub and dialled by multiaddr.
+ * yamux muxing with tether's stream window, identify and ping; optionally the circuit-relay-v2
+ * transport (exporters, importers) or relay server (hub). No mDNS, DHT or bootstrap: peers are
+ * found through the hub and dialled by multiaddr.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import {
+  type CircuitRelayServerInit,
+  type CircuitRelayService,
+  circuitRelayServer,
+  circuitRelayTransport,
+} from '@libp2p/circuit-relay-v2'
 import { type Identify, identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface'
+import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -30,14 +38,29 @@ export interface TetherNodeOptions {
   readonly yamux?: YamuxWindowOptions
   /** Add the WebSockets transport (default true). */
   readonly webSockets?: boolean
+  /** Dial and listen through circuit-relay-v2 relays (`/p2p-circuit` addresses). */
+  readonly relayClient?: boolean
+  /** Act as a circuit-relay-v2 relay (the hub); gate it with `connectionGater`. */
+  readonly relayServer?: CircuitRelayServerInit
+  readonly connectionGater?: ConnectionGater
+  /** Addresses to announce instead of the listen addresses (port mappings, NAT). */
+  readonly announce?: readonly string[]
 }
 
-export type TetherNode = Libp2p<{ identify: Identify }>
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type TetherServices = {
+  identify: Identify
+  ping: Ping
+  /** Present when the node was created with `relayServer`. */
+  relay?: CircuitRelayService
+}
+
+export type TetherNode = Libp2p<TetherServices>
 
 /** Create and start a node. Throws NetError ERR_BAD_CONFIG for an unparsable listen address. */
 export async function createTetherNode(options: TetherNodeOptions): Promise<TetherNode> {
   const log = (options.logger ?? silentLogger).child('net:node')
-  for (const address of options.listen) {
+  for (const address of [...options.listen, ...(options.announce ?? [])]) {
     try {
       multiaddr(address)
     } catch (err) {
@@ -53,10 +76,15 @@ export async function createTetherNode(options: TetherNodeOptions): Promise<Teth
     options.yamux?.maxStreamWindowSize ?? YAMUX_MAX_STREAM_WINDOW,
     initialStreamWindowSize,
   )
-  const node = await createLibp2p({
+  const transports = options.webSockets === false ? [tcp()] : [tcp(), webSockets()]
+  const node = await createLibp2p<TetherServices>({
     privateKey: options.privateKey,
-    addresses: { listen: [...options.listen] },
-    transports: options.webSockets === false ? [tcp()] : [tcp(), webSockets()],
+    addresses: {
+      listen: [...options.listen],
+      ...(options.announce ? { appendAnnounce: [...options.announce] } : {}),
+    },
+    transports: options.relayClient ? [...transports, circuitRelayTransport()] : transports,
+    ...(options.connectionGater ? { connectionGater: options.connectionGater } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({
@@ -67,7 +95,11 @@ export async function createTetherNode(options: TetherNodeOptions): Promise<Teth
         },
       }),
     ],
-    services: { identify: identify() },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      ...(options.relayServer ? { relay: circuitRelayServer(options.relayServer) } : {}),
+    } as never,
     start: true,
   })
   node.addEventListener('connection:open', (event) => {
