@@ -30,3 +30,6 @@ export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 
 /** How long a graceful stream close waits for the peer's half of the close before resetting. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000
+
+/** libp2p protocol asking a peer on a relayed connection to dial us directly. */
+export const DIALBACK_PROTOCOL = '/tether/dialback/1.0.0'

@@ -97,7 +97,7 @@ export async function createTetherNode(options: TetherNodeOptions): Promise<Teth
     ],
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ runOnLimitedConnection: true }),
       ...(options.relayServer ? { relay: circuitRelayServer(options.relayServer) } : {}),
     } as never,
     start: true,
