@@ -1,2 +1,8 @@
-/** @tether/hub — see package.json description. */
-export {}
+/**
+ * @tether/hub — the rendezvous node: the directory service plus a circuit-relay-v2 relay that
+ * serves only registered exporters. Open mode only for now (no authorization).
+ */
+export * from './constants.js'
+export * from './errors.js'
+export { createHubGater, type HubGater } from './gater.js'
+export { type Hub, type HubInit, startHub } from './hub.js'

@@ -75,20 +75,27 @@ export async function receiveTunnelOpen(
 }
 
 /**
- * Importer side: open a tunnel stream to `peer`, ask for `busid`, and return the Duplex carrying
- * raw USB/IP once the exporter accepts. Throws NetError ERR_TUNNEL_REFUSED (details.status) on
- * a refusal.
+ * Importer side: open a tunnel stream to `peer` (or on an existing `Connection`, e.g. the direct
+ * one), ask for `busid` ("" = device list only), and return the Duplex carrying raw USB/IP once
+ * the exporter accepts. Throws NetError ERR_TUNNEL_REFUSED (details.status) on a refusal.
  */
 export async function openTunnel(
-  node: TetherNode,
-  peer: PeerId | Multiaddr | Multiaddr[],
+  via: TetherNode | Connection,
+  peer: PeerId | Multiaddr | Multiaddr[] | undefined,
   request: { busid: string; token?: Uint8Array },
   options: { timeoutMs?: number; logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<Duplex> {
   const log = (options.logger ?? silentLogger).child('net:tunnel')
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS)
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
-  const stream = await node.dialProtocol(peer, USBIP_TUNNEL_PROTOCOL, { signal })
+  const streamOptions = { signal, runOnLimitedConnection: true }
+  let stream: Stream
+  if ('newStream' in via) {
+    stream = await via.newStream(USBIP_TUNNEL_PROTOCOL, streamOptions)
+  } else {
+    if (peer === undefined) throw new NetError('ERR_BAD_CONFIG', 'openTunnel needs a peer', { origin: 'local' })
+    stream = await via.dialProtocol(peer, USBIP_TUNNEL_PROTOCOL, streamOptions)
+  }
   const reader = new MessageReader(stream)
   try {
     await writeMessage(
@@ -99,9 +106,10 @@ export async function openTunnel(
     )
     const result = await reader.read(TunnelOpenResult, { signal })
     if (result.status !== 'STATUS_OK') {
+      const what = request.busid === '' ? 'device list' : request.busid
       throw new NetError(
         'ERR_TUNNEL_REFUSED',
-        `tunnel to ${request.busid} refused: ${result.status}${result.message ? ` (${result.message})` : ''}`,
+        `tunnel to ${what} refused: ${result.status}${result.message ? ` (${result.message})` : ''}`,
         { details: { busid: request.busid, status: result.status, message: result.message } },
       )
     }
