@@ -93,7 +93,8 @@ export async function openTunnel(
   if ('newStream' in via) {
     stream = await via.newStream(USBIP_TUNNEL_PROTOCOL, streamOptions)
   } else {
-    if (peer === undefined) throw new NetError('ERR_BAD_CONFIG', 'openTunnel needs a peer', { origin: 'local' })
+    if (peer === undefined)
+      throw new NetError('ERR_BAD_CONFIG', 'openTunnel needs a peer', { origin: 'local' })
     stream = await via.dialProtocol(peer, USBIP_TUNNEL_PROTOCOL, streamOptions)
   }
   const reader = new MessageReader(stream)
