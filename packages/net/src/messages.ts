@@ -55,6 +55,7 @@ export function badField(type: string, field: string, why: string): NetError {
 // --- tether.v1.TunnelOpen ---
 
 export interface TunnelOpen {
+  /** The device to import, e.g. "1-1"; empty asks for the device list only (OP_REQ_DEVLIST). */
   readonly busid: string
   readonly token: Uint8Array
 }
@@ -65,8 +66,12 @@ export const MAX_TOKEN_BYTES = 1024
 
 export const TunnelOpen: MessageCodec<TunnelOpen> = defineMessage('tether.v1.TunnelOpen', (o) => {
   const busid = o.busid
-  if (typeof busid !== 'string' || busid.length > 31 || !BUSID.test(busid)) {
-    throw badField('TunnelOpen', 'busid', `must look like "1-1" (got ${JSON.stringify(busid)})`)
+  if (typeof busid !== 'string' || busid.length > 31 || (busid !== '' && !BUSID.test(busid))) {
+    throw badField(
+      'TunnelOpen',
+      'busid',
+      `must look like "1-1", or be empty for the device list (got ${JSON.stringify(busid)})`,
+    )
   }
   const token = toBytes(o.token)
   if (!token) throw badField('TunnelOpen', 'token', 'must be bytes')

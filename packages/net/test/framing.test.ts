@@ -53,8 +53,9 @@ describe('sans-I/O framing and message codecs', () => {
     assert.throws(() => TunnelOpen.encode({ busid: '../etc', token: new Uint8Array(0) }), {
       code: 'ERR_BAD_FIELD',
     })
-    // An empty message decodes to defaults: busid "" is refused, status UNSPECIFIED is refused.
-    assert.throws(() => TunnelOpen.decode(new Uint8Array(0)), { code: 'ERR_BAD_FIELD' })
+    // An empty message decodes to defaults: busid "" asks for the device list only; status
+    // UNSPECIFIED is refused.
+    assert.deepEqual(TunnelOpen.decode(new Uint8Array(0)), { busid: '', token: new Uint8Array(0) })
     assert.throws(() => TunnelOpenResult.decode(new Uint8Array(0)), { code: 'ERR_BAD_FIELD' })
     // An unknown enum number from a newer peer is refused too.
     assert.throws(() => TunnelOpenResult.decode(Uint8Array.of(0x08, 0x63)), { code: 'ERR_BAD_FIELD' })

@@ -5,6 +5,33 @@ import { parseConfigurationDescriptor, parseDeviceDescriptor } from '../descript
 import type { DeviceRecord, ExportedDevice } from '../messages.js'
 import type { ClaimedDevice, DeviceCatalog } from '../session/server-session.js'
 
+/**
+ * Narrows what one connection may see and import (a tunnel opened for one device). Listing and
+ * import refusals look exactly like the server's own: OP_REP_DEVLIST without the hidden devices,
+ * OP_REP_IMPORT with ST_NODEV (another busid) or ST_NA (a list-only stream), then close.
+ */
+export interface StreamRestriction {
+  /** Only this busid is listed and importable. */
+  readonly onlyBusid?: string
+  /** OP_REQ_DEVLIST only: every OP_REQ_IMPORT is refused. */
+  readonly listOnly?: boolean
+}
+
+/** A view of `catalog` that applies `restriction`; claims still go to (and are held by) `catalog`. */
+export function restrictCatalog(catalog: DeviceCatalog, restriction: StreamRestriction): DeviceCatalog {
+  const { onlyBusid, listOnly = false } = restriction
+  if (onlyBusid === undefined && !listOnly) return catalog
+  return {
+    list: () =>
+      onlyBusid === undefined ? catalog.list() : catalog.list().filter((d) => d.busid === onlyBusid),
+    claim: (busid) => {
+      if (listOnly) return { ok: false as const, status: OpStatus.NA }
+      if (busid !== onlyBusid) return { ok: false as const, status: OpStatus.NODEV }
+      return catalog.claim(busid)
+    },
+  }
+}
+
 /** The record and interface list USB/IP announces for a backend, in its first configuration. */
 export function describeBackend(backend: UsbDeviceBackend): ExportedDevice {
   const device = parseDeviceDescriptor(backend.descriptors.device)

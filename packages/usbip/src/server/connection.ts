@@ -7,7 +7,7 @@ import type { BackendRequest, UsbDeviceBackend } from '../backend.js'
 import type { UrbCapture } from '../capture/urb-capture.js'
 import type { Logger } from '../logger.js'
 import { ServerSession } from '../session/server-session.js'
-import type { BackendCatalog } from './catalog.js'
+import { type BackendCatalog, restrictCatalog, type StreamRestriction } from './catalog.js'
 
 export interface ConnectionStats {
   readonly urbs: number
@@ -32,8 +32,9 @@ export class ServerConnection {
     private readonly catalog: BackendCatalog,
     private readonly log: Logger,
     private readonly capture?: UrbCapture,
+    restriction: StreamRestriction = {},
   ) {
-    this.session = new ServerSession(catalog)
+    this.session = new ServerSession(restrictCatalog(catalog, restriction))
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
     })

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { UsbDeviceBackend } from '../backend.js'
 import type { UrbCapture } from '../capture/urb-capture.js'
 import { type Logger, silentLogger } from '../logger.js'
-import { BackendCatalog } from './catalog.js'
+import { BackendCatalog, type StreamRestriction } from './catalog.js'
 import { ServerConnection } from './connection.js'
 
 export interface UsbipServerInit {
@@ -28,9 +28,12 @@ export class UsbipServer {
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
-  /** Serve one already-connected stream (a tunnel, a test pipe) exactly like a TCP client. */
-  serveStream(stream: Duplex): ServerConnection {
-    const connection = new ServerConnection(stream, this.catalog, this.log, this.capture)
+  /**
+   * Serve one already-connected stream (a tunnel, a test pipe) exactly like a TCP client,
+   * optionally restricted to one busid or to listing (see StreamRestriction).
+   */
+  serveStream(stream: Duplex, restriction: StreamRestriction = {}): ServerConnection {
+    const connection = new ServerConnection(stream, this.catalog, this.log, this.capture, restriction)
     this.connections.add(connection)
     void connection.done.then(() => this.connections.delete(connection))
     return connection

@@ -1,0 +1,45 @@
+/**
+ * One error base for the package. `code` is stable for `switch`; the message names the file or
+ * option at fault and the fix.
+ */
+export type ExporterErrorCode =
+  /** places.toml is not valid TOML or does not match the schema (see `issues`). */
+  | 'ERR_CONFIG'
+  /** The configuration asks for something a later release will do (serial, host USB). */
+  | 'ERR_NOT_SUPPORTED'
+  /** No hub address: neither --hub nor [hub].address. */
+  | 'ERR_NO_HUB'
+  /** startExporter without `openMode: true` (there is no authorization yet). */
+  | 'ERR_OPEN_MODE_REQUIRED'
+  /** A configured device could not be built (e.g. a missing disk image). */
+  | 'ERR_DEVICE'
+
+/** One problem in a configuration file, at a key path such as `place[1].part[0].name`. */
+export interface ConfigIssue {
+  readonly path: string
+  /** What is wrong and how to fix it. */
+  readonly message: string
+}
+
+export class ExporterError extends Error {
+  readonly code: ExporterErrorCode
+  readonly details: Readonly<Record<string, unknown>>
+  /** For ERR_CONFIG: every problem found, in file order. */
+  readonly issues: readonly ConfigIssue[]
+
+  constructor(
+    code: ExporterErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; issues?: readonly ConfigIssue[]; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'ExporterError'
+    this.code = code
+    this.details = options.details ?? {}
+    this.issues = options.issues ?? []
+  }
+}
+
+export function isExporterError(err: unknown): err is ExporterError {
+  return err instanceof ExporterError
+}

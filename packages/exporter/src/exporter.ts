@@ -1,0 +1,173 @@
+/**
+ * The exporter runtime: one libp2p node, the configured devices behind one UsbipServer, tunnel
+ * streams served per busid, registration with the hub and a relay reservation on it.
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { keepRegistered, type RegistrationHandle, type RegistrationState } from '@tether/directory'
+import {
+  createTetherNode,
+  handleDialBack,
+  type Logger,
+  silentLogger,
+  type TetherNode,
+  USBIP_TUNNEL_PROTOCOL,
+} from '@tether/net'
+import { UsbipServer } from '@tether/usbip'
+import type { ExporterConfig } from './config/schema.js'
+import { buildDevices, disposeDevices, type ExportedInterface } from './devices.js'
+import { ExporterError } from './errors.js'
+import { parseHubAddress } from './hub-address.js'
+import { buildRegistration, describePlaces, registrationAddresses } from './registration.js'
+import { keepRelayReservation, type RelayKeeper } from './relay.js'
+import { type TunnelInfo, TunnelTable } from './tunnels.js'
+
+export interface StartExporterInit {
+  readonly config: ExporterConfig
+  readonly privateKey: PrivateKey
+  /**
+   * The hub (with /p2p/<hub peer id>); overrides config.hub. With neither, the exporter serves
+   * tunnels on its own addresses and registers nowhere.
+   */
+  readonly hub?: Multiaddr
+  /** Override [network].listen / announce. */
+  readonly listen?: readonly string[]
+  readonly announce?: readonly string[]
+  readonly logger?: Logger
+  /**
+   * There is no authorization yet: anyone who can reach the exporter can attach its devices.
+   * Required, so that nobody runs this by accident.
+   */
+  readonly openMode: true
+  /** Registration refresh period (the hub's TTL / 3 caps it). */
+  readonly refreshMs?: number
+  /** How often the relay reservation is checked. */
+  readonly relayCheckMs?: number
+  /** Registration state changes: 'registered' each time a registration (re)succeeds after none. */
+  readonly onRegistration?: (state: RegistrationState, detail?: { error?: Error; retryInMs?: number }) => void
+  /** The relay circuit address through the hub appeared (true) or went away (false). */
+  readonly onRelay?: (reserved: boolean) => void
+}
+
+export interface Exporter {
+  readonly name: string
+  readonly node: TetherNode
+  readonly server: UsbipServer
+  readonly interfaces: readonly ExportedInterface[]
+  /** Undefined without a hub. */
+  readonly registration: RegistrationHandle | undefined
+  readonly hub: Multiaddr | undefined
+  /** Full multiaddrs (with /p2p/<self>) the exporter can be dialled at, circuit ones included. */
+  addresses(): string[]
+  tunnels(): TunnelInfo[]
+  /** Unregister, refuse new tunnels, end open ones, stop the node. Idempotent. */
+  stop(): Promise<void>
+}
+
+export async function startExporter(init: StartExporterInit): Promise<Exporter> {
+  if ((init.openMode as boolean) !== true) {
+    throw new ExporterError(
+      'ERR_OPEN_MODE_REQUIRED',
+      'authorization is not implemented yet; pass openMode: true (tether export --open) to run an exporter anyone who can reach it can attach to',
+    )
+  }
+  const root = init.logger ?? silentLogger
+  const log = root.child('exporter')
+  const { config } = init
+  const hub =
+    init.hub ?? (config.hub ? parseHubAddress(config.hub.address, `${config.file}: hub.address`) : undefined)
+  const interfaces = buildDevices(config, { logger: root })
+  const server = new UsbipServer({ devices: interfaces.map((i) => i.device), logger: root })
+  let node: TetherNode
+  try {
+    node = await createTetherNode({
+      privateKey: init.privateKey,
+      listen: init.listen ?? config.network.listen,
+      announce: init.announce ?? config.network.announce,
+      relayClient: true,
+      logger: root,
+    })
+  } catch (err) {
+    await server.close()
+    await disposeDevices(interfaces)
+    throw err
+  }
+  log.warn(
+    'OPEN MODE: no authorization — anyone who can reach this exporter can attach its devices; run it only on a network you trust',
+    { exporter: config.name, peerId: node.peerId.toString() },
+  )
+
+  const tunnels = new TunnelTable(server, root.child('exporter:tunnel'))
+  let stopDialBack: () => Promise<void>
+  try {
+    await node.handle(USBIP_TUNNEL_PROTOCOL, (stream, connection) => tunnels.handle(stream, connection), {
+      runOnLimitedConnection: true,
+    })
+    // Importers on a relayed connection may ask us to dial them directly.
+    stopDialBack = await handleDialBack(node, { logger: root })
+  } catch (err) {
+    await node.stop()
+    await server.close()
+    await disposeDevices(interfaces)
+    throw err
+  }
+
+  const places = describePlaces(config, interfaces)
+  let registration: RegistrationHandle | undefined
+  let relay: RelayKeeper | undefined
+  if (hub) {
+    const self = node.peerId.toString()
+    relay = keepRelayReservation(node, {
+      hub,
+      registered: () => registration?.registered ?? false,
+      logger: root.child('exporter:relay'),
+      ...(init.relayCheckMs !== undefined ? { intervalMs: init.relayCheckMs } : {}),
+      onChange: (reserved) => {
+        // The circuit address came or went: tell the directory now, not at the next refresh.
+        registration?.refreshNow()
+        init.onRelay?.(reserved)
+      },
+    })
+    registration = keepRegistered(node, {
+      hub,
+      registration: () =>
+        buildRegistration(config, places, registrationAddresses(node.getMultiaddrs(), self)),
+      logger: root,
+      ...(init.refreshMs !== undefined ? { refreshMs: init.refreshMs } : {}),
+      onChange: (state, detail) => {
+        if (state === 'registered') relay?.poke()
+        init.onRegistration?.(state, detail)
+      },
+    })
+  } else {
+    log.info('no hub given: serving tunnels on the listen addresses only, not registering')
+  }
+
+  let stopping: Promise<void> | undefined
+  return {
+    name: config.name,
+    node,
+    server,
+    interfaces,
+    registration,
+    hub,
+    addresses: () => node.getMultiaddrs().map((a) => a.toString()),
+    tunnels: () => tunnels.list(),
+    stop() {
+      stopping ??= (async () => {
+        log.info('stopping', { exporter: config.name })
+        tunnels.stop()
+        relay?.stop()
+        await registration
+          ?.stop()
+          .catch((err: Error) => log.debug('unregister failed', { error: err.message }))
+        await node.unhandle(USBIP_TUNNEL_PROTOCOL).catch(() => {})
+        await stopDialBack().catch(() => {})
+        await server.close()
+        await node.stop()
+        await disposeDevices(interfaces)
+      })()
+      return stopping
+    },
+  }
+}

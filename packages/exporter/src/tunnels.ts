@@ -1,0 +1,144 @@
+/**
+ * Incoming USB/IP tunnels: TunnelOpen preamble → refuse (unknown busid, busy) or accept and
+ * serve the Duplex with UsbipServer, restricted to the busid it was opened for (an empty busid
+ * is a list-only tunnel).
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { type ConnectionPath, connectionPath, type Logger, receiveTunnelOpen } from '@tether/net'
+import type { ServerConnection, UsbipServer } from '@tether/usbip'
+import { TUNNEL_HANDSHAKE_TIMEOUT_MS } from './constants.js'
+
+export interface TunnelInfo {
+  /** Importer PeerId (noise-authenticated). */
+  readonly peer: string
+  /** The device; "" for a list-only tunnel. */
+  readonly busid: string
+  readonly since: Date
+  readonly path: ConnectionPath
+  readonly remoteAddress: string
+  /** USB/IP bytes received from / sent to the importer so far. */
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly urbs: number
+}
+
+interface OpenTunnel {
+  readonly peer: string
+  readonly busid: string
+  readonly since: Date
+  readonly path: ConnectionPath
+  readonly remoteAddress: string
+  connection: ServerConnection | undefined
+}
+
+export class TunnelTable {
+  private readonly open = new Set<OpenTunnel>()
+  /** Busids with an accepted (or being accepted) tunnel: the second one is BUSY. */
+  private readonly held = new Map<string, OpenTunnel>()
+  private stopping = false
+
+  constructor(
+    private readonly server: UsbipServer,
+    private readonly log: Logger,
+    private readonly handshakeTimeoutMs = TUNNEL_HANDSHAKE_TIMEOUT_MS,
+  ) {}
+
+  list(): TunnelInfo[] {
+    return [...this.open].map((t) => {
+      const stats = t.connection?.stats ?? { bytesIn: 0, bytesOut: 0, urbs: 0 }
+      return {
+        peer: t.peer,
+        busid: t.busid,
+        since: t.since,
+        path: t.path,
+        remoteAddress: t.remoteAddress,
+        bytesIn: stats.bytesIn,
+        bytesOut: stats.bytesOut,
+        urbs: stats.urbs,
+      }
+    })
+  }
+
+  /** Refuse new tunnels from now on (open ones end with the server). */
+  stop(): void {
+    this.stopping = true
+  }
+
+  /** The USBIP_TUNNEL_PROTOCOL stream handler. Never throws. */
+  async handle(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    let request: Awaited<ReturnType<typeof receiveTunnelOpen>>
+    try {
+      request = await receiveTunnelOpen(stream, connection, { timeoutMs: this.handshakeTimeoutMs })
+    } catch (err) {
+      this.log.warn('tunnel refused: bad preamble', { peer, error: (err as Error).message })
+      return
+    }
+    const busid = request.open.busid
+    const refuse = async (
+      status: 'STATUS_NO_SUCH_DEVICE' | 'STATUS_BUSY' | 'STATUS_ERROR',
+      message: string,
+    ) => {
+      this.log.info('tunnel refused', { peer, busid, status, reason: message })
+      await request.refuse(status, message).catch((err: Error) => {
+        this.log.debug('could not send the refusal', { peer, busid, error: err.message })
+      })
+    }
+    if (this.stopping) return refuse('STATUS_ERROR', 'the exporter is stopping')
+    if (busid !== '' && !this.server.catalog.backend(busid)) {
+      const known = this.server.catalog
+        .all()
+        .map((d) => d.busid)
+        .join(', ')
+      return refuse('STATUS_NO_SUCH_DEVICE', `no device ${busid} here (devices: ${known})`)
+    }
+    if (busid !== '') {
+      const holder = this.held.get(busid)
+      if (holder || this.server.catalog.isClaimed(busid)) {
+        return refuse('STATUS_BUSY', `${busid} is in use${holder ? ` by ${holder.peer}` : ''}`)
+      }
+    }
+    const tunnel: OpenTunnel = {
+      peer,
+      busid,
+      since: new Date(),
+      path: connectionPath(connection),
+      remoteAddress: connection.remoteAddr.toString(),
+      connection: undefined,
+    }
+    // Hold the busid before the first await, so a concurrent second tunnel sees BUSY.
+    if (busid !== '') this.held.set(busid, tunnel)
+    this.open.add(tunnel)
+    const release = () => {
+      this.open.delete(tunnel)
+      if (this.held.get(busid) === tunnel) this.held.delete(busid)
+    }
+    let duplex: Awaited<ReturnType<typeof request.accept>>
+    try {
+      duplex = await request.accept(busid === '' ? 'device list' : `serving ${busid}`)
+    } catch (err) {
+      release()
+      this.log.info('tunnel failed before it opened', { peer, busid, error: (err as Error).message })
+      return
+    }
+    const served = this.server.serveStream(duplex, busid === '' ? { listOnly: true } : { onlyBusid: busid })
+    tunnel.connection = served
+    this.log.info(busid === '' ? 'list-only tunnel open' : 'tunnel open', {
+      peer,
+      busid,
+      path: tunnel.path,
+      remote: tunnel.remoteAddress,
+    })
+    await served.done
+    release()
+    const stats = served.stats
+    this.log.info('tunnel closed', {
+      peer,
+      busid,
+      seconds: Math.round((Date.now() - tunnel.since.getTime()) / 100) / 10,
+      bytesIn: stats.bytesIn,
+      bytesOut: stats.bytesOut,
+      urbs: stats.urbs,
+    })
+  }
+}
