@@ -5,7 +5,11 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { CliUsageError } from './address.js'
 import { consoleCommand } from './commands/console.js'
+import { exportCommand } from './commands/export.js'
+import { hubCommand } from './commands/hub.js'
+import { importerCommands } from './commands/importer.js'
 import { serveCommand } from './commands/serve.js'
+import { usbipAttachCommand } from './commands/usbip-attach.js'
 import { usbipListCommand } from './commands/usbip-list.js'
 import { createCliLogger, type LogFormat, type LogLevel } from './logger.js'
 
@@ -18,12 +22,33 @@ const SYSTEM_ERROR_HINTS: Readonly<Record<string, string>> = {
   EACCES: 'run as a user allowed to use it (ports below 1024 need root)',
 }
 
+/** The packages' typed errors: their message already names the fix. */
+const TETHER_ERRORS = new Set([
+  'AgentError',
+  'VhciError',
+  'DirectoryError',
+  'ExporterError',
+  'HubError',
+  'NetError',
+  'VirtualDeviceError',
+])
+
+function isTetherError(err: unknown): err is Error & { code: string } {
+  return (
+    err instanceof Error &&
+    TETHER_ERRORS.has(err.name) &&
+    typeof (err as { code?: unknown }).code === 'string'
+  )
+}
+
 const argv = hideBin(process.argv)
 const logOptions = { format: 'human' as LogFormat, level: 'info' as LogLevel }
 const makeLogger = () => createCliLogger(logOptions)
 
 const cli = yargs(argv)
   .scriptName('tether')
+  // Repeatable options take one value each, so they never swallow a positional argument.
+  .parserConfiguration({ 'greedy-arrays': false })
   .option('log-format', { choices: ['human', 'json'] as const, default: 'human' as const, global: true })
   .option('log-level', {
     choices: ['debug', 'info', 'warn', 'error'] as const,
@@ -35,7 +60,10 @@ const cli = yargs(argv)
     logOptions.level = args['log-level']
   })
   .command('usbip', 'Talk to USB/IP servers with the userspace client', (y) =>
-    consoleCommand(usbipListCommand(y)).demandCommand(1, 'name a usbip subcommand: list or console'),
+    usbipAttachCommand(consoleCommand(usbipListCommand(y)), makeLogger).demandCommand(
+      1,
+      'name a usbip subcommand: list, console, attach, detach or port',
+    ),
   )
   .demandCommand(1, 'name a command; see tether --help')
   .strict()
@@ -47,6 +75,9 @@ const cli = yargs(argv)
   })
 
 serveCommand(cli, makeLogger)
+hubCommand(cli, makeLogger)
+exportCommand(cli, makeLogger)
+importerCommands(cli, makeLogger)
 
 try {
   await cli.parseAsync()
@@ -55,7 +86,7 @@ try {
     process.stderr.write(`tether: ${err.message}\n`)
     process.exit(2)
   }
-  if (isUsbipError(err)) {
+  if (isUsbipError(err) || isTetherError(err)) {
     process.stderr.write(`tether: ${err.message} (${err.code})\n`)
     process.exit(1)
   }

@@ -19,3 +19,12 @@ export function directConnection<C extends Pick<Connection, 'remoteAddr' | 'limi
 export function isCircuitAddress(address: Multiaddr): boolean {
   return address.getComponents().some((c) => c.name === 'p2p-circuit')
 }
+
+/** 127.0.0.0/8 or ::1: only meaningful to peers on the same host. */
+export function isLoopbackAddress(address: Multiaddr): boolean {
+  const first = address.getComponents()[0]
+  if (!first) return false
+  if (first.name === 'ip4') return (first.value ?? '').startsWith('127.')
+  if (first.name === 'ip6') return first.value === '::1'
+  return false
+}

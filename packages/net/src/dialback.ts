@@ -8,7 +8,7 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { connectionPath, directConnection, isCircuitAddress } from './connection-path.js'
+import { connectionPath, directConnection, isCircuitAddress, isLoopbackAddress } from './connection-path.js'
 import { DIALBACK_PROTOCOL } from './constants.js'
 import { NetError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
@@ -156,9 +156,11 @@ export async function requestDialBack(
   const log = (options.logger ?? silentLogger).child('net:dialback')
   const timeout = AbortSignal.timeout((options.timeoutMs ?? DEFAULT_DIALBACK_TIMEOUT_MS) + 2_000)
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
+  // Loopback addresses mean something to the peer only when it runs on this host.
+  const local = isLoopbackAddress(relayed.remoteAddr)
   const addresses = node
     .getMultiaddrs()
-    .filter((a) => !isCircuitAddress(a))
+    .filter((a) => !isCircuitAddress(a) && (local || !isLoopbackAddress(a)))
     .map((a) => a.toString())
     .slice(0, MAX_DIALBACK_ADDRESSES)
   if (addresses.length === 0) return undefined

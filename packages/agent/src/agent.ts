@@ -1,0 +1,286 @@
+/**
+ * The importer agent: one libp2p node, the attachments it keeps in the local kernel and the
+ * local USB/IP endpoints it serves. The CLI talks to it over a local socket (control.ts).
+ */
+
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { type DirectoryEntry, queryDirectory } from '@tether/directory'
+import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
+import { type Logger, silentLogger } from '@tether/usbip'
+import { bestConnection, connectExporter } from './connector.js'
+import { RTT_INTERVAL_MS } from './constants.js'
+import { AgentError } from './errors.js'
+import { type AttachmentInfo, RemoteAttachment } from './remote-attachment.js'
+import { formatTarget, parseTarget, resolveTarget } from './resolve.js'
+import { UsbipEndpoint } from './usbip-endpoint.js'
+
+export interface AgentInit {
+  readonly privateKey: PrivateKey
+  /** Where the agent listens, so exporters can dial it back (direct paths from behind NAT). */
+  readonly listen?: readonly string[]
+  readonly announce?: readonly string[]
+  /** Default hub for requests that name none. */
+  readonly hub?: string
+  readonly logger?: Logger
+}
+
+export interface ForwardInfo {
+  readonly id: string
+  readonly exporter: string
+  readonly peerId: string
+  readonly place: string
+  readonly address: string
+  readonly connections: number
+  readonly active: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly path: string | undefined
+}
+
+export interface AgentStatus {
+  readonly peerId: string
+  readonly addresses: readonly string[]
+  readonly hub: string | undefined
+  readonly attachments: readonly AttachmentInfo[]
+  readonly forwards: readonly ForwardInfo[]
+}
+
+export class Agent {
+  private readonly attachments = new Map<string, RemoteAttachment>()
+  private readonly forwards = new Map<
+    string,
+    {
+      info: Omit<ForwardInfo, 'connections' | 'active' | 'bytesIn' | 'bytesOut' | 'path'>
+      endpoint: UsbipEndpoint
+    }
+  >()
+  private nextId = 1
+  private readonly rttTimer: NodeJS.Timeout
+
+  private constructor(
+    readonly node: TetherNode,
+    private readonly defaultHub: string | undefined,
+    private readonly log: Logger,
+  ) {
+    this.rttTimer = setInterval(() => void this.measureRtt(), RTT_INTERVAL_MS)
+    this.rttTimer.unref()
+  }
+
+  static async start(init: AgentInit): Promise<Agent> {
+    const log = (init.logger ?? silentLogger).child('agent')
+    const node = await createTetherNode({
+      privateKey: init.privateKey,
+      listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      ...(init.announce ? { announce: init.announce } : {}),
+      relayClient: true,
+      logger: init.logger ?? silentLogger,
+    })
+    log.warn('OPEN MODE: tunnels carry no authorization token yet; exporters in open mode accept anyone')
+    return new Agent(node, init.hub, log)
+  }
+
+  /** Attach every USB interface a target names; resolves when all are enumerated. */
+  async attach(
+    request: { target: string; hub?: string },
+    onProgress: (message: string) => void = () => {},
+  ): Promise<AttachmentInfo[]> {
+    const hub = this.hubOf(request.hub)
+    const spec = parseTarget(request.target)
+    onProgress(`looking up ${request.target} at the hub`)
+    const entries = await queryDirectory(this.node, hub, {
+      place: spec.place,
+      ...(spec.exporter ? { exporter: spec.exporter } : {}),
+    })
+    const resolved = resolveTarget(entries, spec)
+    const started: AttachmentInfo[] = []
+    for (const r of resolved) {
+      const already = [...this.attachments.values()].find(
+        (a) => a.peerId === r.entry.peerId && a.info().remoteBusid === r.iface.busid,
+      )
+      if (already) {
+        onProgress(`${formatTarget(r)} is already attached`)
+        started.push(already.info())
+        continue
+      }
+      const attachment = new RemoteAttachment({
+        id: String(this.nextId++),
+        node: this.node,
+        resolved: r,
+        hub,
+        refresh: () => this.lookup(hub, r.entry),
+        logger: this.log,
+      })
+      try {
+        started.push(await attachment.start((m) => onProgress(`${formatTarget(r)}: ${m}`)))
+      } catch (err) {
+        await attachment.detach().catch(() => {})
+        throw err
+      }
+      this.attachments.set(attachment.id, attachment)
+    }
+    return started
+  }
+
+  /** Detach by attachment id, vhci port, target prefix (place, place/part...) or everything. */
+  async detach(request: { selector?: string; all?: boolean }): Promise<AttachmentInfo[]> {
+    const chosen = [...this.attachments.values()].filter((a) => {
+      if (request.all) return true
+      const info = a.info()
+      const s = request.selector ?? ''
+      return (
+        info.id === s ||
+        String(info.port) === s ||
+        info.localBusid === s ||
+        info.target === s ||
+        info.target.startsWith(`${s}/`)
+      )
+    })
+    if (chosen.length === 0) {
+      const known = [...this.attachments.values()].map((a) => a.info().target)
+      throw new AgentError(
+        'ERR_NOT_ATTACHED',
+        `nothing attached matches "${request.selector ?? ''}"; attached: ${known.join(', ') || 'nothing'}`,
+      )
+    }
+    const infos = chosen.map((a) => a.info())
+    await Promise.all(chosen.map((a) => a.detach()))
+    for (const a of chosen) this.attachments.delete(a.id)
+    return infos
+  }
+
+  /** Serve a local USB/IP endpoint (for stock `usbip`) for the exporter holding a place. */
+  async forward(request: { target: string; hub?: string; listen?: string }): Promise<ForwardInfo> {
+    const hub = this.hubOf(request.hub)
+    const spec = parseTarget(request.target)
+    const entries = await queryDirectory(this.node, hub, {
+      place: spec.place,
+      ...(spec.exporter ? { exporter: spec.exporter } : {}),
+    })
+    const entry = resolveTarget(entries, {
+      place: spec.place,
+      ...(spec.exporter ? { exporter: spec.exporter } : {}),
+    })[0]?.entry
+    if (!entry) throw new AgentError('ERR_NOT_FOUND', `no exporter has place ${spec.place}`)
+    let target = { peerId: entry.peerId, addresses: entry.addresses }
+    const endpoint = new UsbipEndpoint(
+      async (busid, signal) => {
+        let best = bestConnection(this.node, target.peerId)
+        if (!best) {
+          target = (await this.lookup(hub, entry)) ?? target
+          best = await connectExporter(this.node, target, { hub, logger: this.log, signal })
+        }
+        return openTunnel(best.connection, undefined, { busid }, { logger: this.log, signal })
+      },
+      { logger: this.log },
+    )
+    const [host, port] = splitHostPort(request.listen ?? '127.0.0.1:0')
+    const address = await endpoint.listen(port, host)
+    const id = String(this.nextId++)
+    const info = {
+      id,
+      exporter: entry.name,
+      peerId: entry.peerId,
+      place: spec.place,
+      address: `${address.address}:${address.port}`,
+    }
+    this.forwards.set(id, { info, endpoint })
+    this.log.info('forwarding', info)
+    return this.forwardInfo(id) as ForwardInfo
+  }
+
+  async unforward(id: string): Promise<void> {
+    const forward = this.forwards.get(id)
+    if (!forward) throw new AgentError('ERR_NOT_ATTACHED', `no forward with id ${id}`)
+    this.forwards.delete(id)
+    await forward.endpoint.close()
+  }
+
+  status(): AgentStatus {
+    return {
+      peerId: this.node.peerId.toString(),
+      addresses: this.node.getMultiaddrs().map((a) => a.toString()),
+      hub: this.defaultHub,
+      attachments: [...this.attachments.values()].map((a) => a.info()),
+      forwards: [...this.forwards.keys()].map((id) => this.forwardInfo(id) as ForwardInfo),
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.rttTimer)
+    await Promise.allSettled([...this.attachments.values()].map((a) => a.detach()))
+    await Promise.allSettled([...this.forwards.values()].map((f) => f.endpoint.close()))
+    await this.node.stop()
+  }
+
+  private forwardInfo(id: string): ForwardInfo | undefined {
+    const forward = this.forwards.get(id)
+    if (!forward) return undefined
+    const stats = forward.endpoint.stats
+    return { ...forward.info, ...stats, path: bestConnection(this.node, forward.info.peerId)?.path }
+  }
+
+  private hubOf(requested: string | undefined): Multiaddr {
+    const text = requested ?? this.defaultHub
+    if (!text) {
+      throw new AgentError(
+        'ERR_BAD_REQUEST',
+        'no hub given: pass --hub /ip4/HOST/tcp/PORT/p2p/HUBID (or set TETHER_HUB)',
+      )
+    }
+    let address: Multiaddr
+    try {
+      address = multiaddr(text)
+    } catch (err) {
+      throw new AgentError('ERR_BAD_REQUEST', `hub address "${text}" is not a multiaddr`, { cause: err })
+    }
+    if (!address.getComponents().some((c) => c.name === 'p2p')) {
+      throw new AgentError(
+        'ERR_BAD_REQUEST',
+        `hub address "${text}" lacks /p2p/<hub peer id> (tether hub prints it)`,
+      )
+    }
+    return address
+  }
+
+  private async lookup(
+    hub: Multiaddr,
+    entry: DirectoryEntry,
+  ): Promise<{ peerId: string; addresses: readonly string[] } | undefined> {
+    try {
+      const fresh = (await queryDirectory(this.node, hub, { exporter: entry.name })).find(
+        (e) => e.peerId === entry.peerId,
+      )
+      return fresh ? { peerId: fresh.peerId, addresses: fresh.addresses } : undefined
+    } catch (err) {
+      this.log.debug('hub lookup failed; using the addresses known', { error: (err as Error).message })
+      return undefined
+    }
+  }
+
+  private async measureRtt(): Promise<void> {
+    for (const attachment of this.attachments.values()) {
+      if (attachment.info().state !== 'attached') continue
+      try {
+        attachment.rttMs = await this.node.services.ping.ping(peerIdFromString(attachment.peerId), {
+          signal: AbortSignal.timeout(RTT_INTERVAL_MS),
+        })
+      } catch {
+        attachment.rttMs = undefined
+      }
+    }
+  }
+}
+
+export function splitHostPort(text: string): [string, number] {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[3])
+  if (!match || port > 65535) {
+    throw new AgentError(
+      'ERR_BAD_REQUEST',
+      `"${text}" is not HOST:PORT (e.g. 127.0.0.1:3240, or :0 for a free port)`,
+    )
+  }
+  return [match[1] ?? (match[2] || '127.0.0.1'), port]
+}

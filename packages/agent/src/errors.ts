@@ -1,0 +1,30 @@
+/** The importer's errors: one class, a stable `code`, the fix in the message. */
+export type AgentErrorCode =
+  | 'ERR_UNREACHABLE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_AMBIGUOUS'
+  | 'ERR_BAD_TARGET'
+  | 'ERR_NOT_ATTACHED'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_AGENT_UNAVAILABLE'
+  | 'ERR_ABORTED'
+
+export class AgentError extends Error {
+  readonly code: AgentErrorCode
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'AgentError'
+    this.code = code
+    this.details = options.details ?? {}
+  }
+}
+
+export function isAgentError(err: unknown): err is AgentError {
+  return err instanceof AgentError
+}

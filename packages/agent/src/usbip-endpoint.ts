@@ -1,0 +1,136 @@
+/**
+ * A local USB/IP endpoint for a remote exporter: stock `usbip list -r` / `usbip attach -r`
+ * connect to it on loopback; each connection becomes one tunnel. The first request is read
+ * here to learn which busid it wants (the exporter authorizes tunnels per device), then its
+ * bytes are replayed into the tunnel and both directions are piped unchanged.
+ */
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  encodeOpRepDevlist,
+  encodeOpRepImport,
+  type Logger,
+  OpCode,
+  OpStatus,
+  silentLogger,
+} from '@tether/usbip'
+import { ENDPOINT_REQUEST_TIMEOUT_MS } from './constants.js'
+import { readExactly } from './vhci/import.js'
+
+/** busid "" asks for a device-list-only tunnel. */
+export type OpenTunnel = (busid: string, signal: AbortSignal) => Promise<Duplex>
+
+export interface EndpointStats {
+  readonly connections: number
+  readonly active: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+}
+
+const OP_HEADER = 8
+const BUSID_FIELD = 32
+
+/** The busid of an OP_REQ_IMPORT body (NUL-padded ASCII). */
+export function busidOf(field: Uint8Array): string {
+  const end = field.indexOf(0)
+  return Buffer.from(end < 0 ? field : field.subarray(0, end)).toString('latin1')
+}
+
+export class UsbipEndpoint {
+  private readonly server: Server
+  private readonly log: Logger
+  private readonly sockets = new Set<Socket>()
+  private counters = { connections: 0, bytesIn: 0, bytesOut: 0 }
+
+  constructor(
+    private readonly openTunnel: OpenTunnel,
+    options: { logger?: Logger } = {},
+  ) {
+    this.log = (options.logger ?? silentLogger).child('agent:endpoint')
+    this.server = createServer({ noDelay: true }, (socket) => void this.serve(socket))
+  }
+
+  get stats(): EndpointStats {
+    return { ...this.counters, active: this.sockets.size }
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen({ port, host }, () => {
+        this.server.off('error', reject)
+        resolve(this.server.address() as AddressInfo)
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const socket of this.sockets) socket.destroy()
+    await closed
+  }
+
+  private async serve(socket: Socket): Promise<void> {
+    this.counters.connections++
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    socket.on('error', () => {})
+    const signal = AbortSignal.timeout(ENDPOINT_REQUEST_TIMEOUT_MS)
+    let request: Uint8Array
+    let busid: string
+    let code: number
+    try {
+      const header = await readExactly(socket, OP_HEADER, signal)
+      code = (header[2] ?? 0) * 256 + (header[3] ?? 0)
+      if (code === OpCode.REQ_DEVLIST) {
+        request = header
+        busid = ''
+      } else if (code === OpCode.REQ_IMPORT) {
+        const body = await readExactly(socket, BUSID_FIELD, signal)
+        request = Buffer.concat([header, body])
+        busid = busidOf(body)
+      } else {
+        this.log.warn('not a USB/IP request; closing', { code })
+        socket.destroy()
+        return
+      }
+    } catch (err) {
+      this.log.debug('no request', { error: (err as Error).message })
+      socket.destroy()
+      return
+    }
+
+    let tunnel: Duplex
+    try {
+      tunnel = await this.openTunnel(busid, AbortSignal.timeout(ENDPOINT_REQUEST_TIMEOUT_MS * 2))
+    } catch (err) {
+      this.log.warn('tunnel refused', { busid: busid || '(device list)', error: (err as Error).message })
+      const status =
+        (err as { details?: { status?: string } }).details?.status === 'STATUS_BUSY'
+          ? OpStatus.DEV_BUSY
+          : OpStatus.NODEV
+      socket.end(
+        code === OpCode.REQ_DEVLIST ? encodeOpRepDevlist(OpStatus.ERROR, []) : encodeOpRepImport(status),
+      )
+      return
+    }
+    this.log.info('tunnel open', { busid: busid || '(device list)' })
+    tunnel.write(request)
+    this.counters.bytesOut += request.length
+    socket.on('data', (chunk: Buffer) => {
+      this.counters.bytesOut += chunk.length
+    })
+    tunnel.on('data', (chunk: Buffer) => {
+      this.counters.bytesIn += chunk.length
+    })
+    const results = await Promise.allSettled([pipeline(socket, tunnel), pipeline(tunnel, socket)])
+    const failure = results.find((r) => r.status === 'rejected')
+    this.log.info('tunnel closed', {
+      busid: busid || '(device list)',
+      ...(failure ? { error: String((failure as PromiseRejectedResult).reason) } : {}),
+    })
+    socket.destroy()
+    tunnel.destroy()
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * The importer's commands: `tether agent` (the daemon holding tunnels and attachments), and the
+ * clients that talk to it over its local socket — attach, detach, status, forward — plus
+ * `tether places`, which asks the hub directly.
+ */
+import { spawn } from 'node:child_process'
+import { mkdirSync, openSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  Agent,
+  AgentError,
+  type AgentStatus,
+  type AttachmentInfo,
+  type ControlRequest,
+  ControlServer,
+  callAgent,
+  defaultSocketPath,
+  type ForwardInfo,
+  isAgentError,
+} from '@tether/agent'
+import { queryDirectory } from '@tether/directory'
+import { createTetherNode, type Logger, loadOrCreateIdentity } from '@tether/net'
+import type { Argv } from 'yargs'
+
+const HUB_HELP = 'The hub: /ip4/HOST/tcp/PORT/p2p/HUBID as `tether hub` prints it (default: $TETHER_HUB)'
+const AGENT_START_TIMEOUT_MS = 30_000
+
+export function defaultAgentIdentityPath(
+  env: NodeJS.ProcessEnv = process.env,
+  uid = process.getuid?.() ?? 0,
+): string {
+  if (uid === 0 && !env.XDG_STATE_HOME) return '/var/lib/tether/agent.key'
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'tether', 'agent.key')
+}
+
+interface CommonArgs {
+  socket: string
+  json: boolean
+}
+
+const socketOption = {
+  type: 'string' as const,
+  default: defaultSocketPath(),
+  describe: "The agent's control socket (default: $TETHER_AGENT_SOCKET, /run/tether/agent.sock as root)",
+}
+
+export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
+  return cli
+    .command<CommonArgs & { identity: string; listen: string[]; announce: string[]; hub?: string }>(
+      'agent',
+      'Run the importer agent: keeps tunnels to exporters and remote devices attached (root for attach)',
+      (y) =>
+        y
+          .option('socket', socketOption)
+          .option('identity', {
+            type: 'string',
+            default: defaultAgentIdentityPath(),
+            describe: "The agent's private key (created 0600)",
+          })
+          .option('listen', {
+            type: 'string',
+            array: true,
+            default: ['/ip4/0.0.0.0/tcp/0'],
+            describe: 'Multiaddr to listen on (exporters dial back here for a direct path)',
+          })
+          .option('announce', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'Extra multiaddr to announce',
+          })
+          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('json', { type: 'boolean', default: false, hidden: true }),
+      async (args) => {
+        const log = makeLogger()
+        await mkdir(dirname(args.identity), { recursive: true, mode: 0o700 })
+        const identity = await loadOrCreateIdentity(args.identity, { logger: log })
+        const agent = await Agent.start({
+          privateKey: identity.privateKey,
+          listen: args.listen,
+          ...(args.announce.length > 0 ? { announce: args.announce } : {}),
+          ...(args.hub ? { hub: args.hub } : {}),
+          logger: log,
+        })
+        let stopping: (() => void) | undefined
+        const stopped = new Promise<void>((resolve) => {
+          stopping = resolve
+        })
+        const control = new ControlServer(agent, () => stopping?.(), { logger: log })
+        try {
+          await control.listen(args.socket)
+        } catch (err) {
+          await agent.stop()
+          throw err
+        }
+        process.stdout.write(`agent ${agent.node.peerId.toString()} ready on ${args.socket}\n`)
+        process.once('SIGINT', () => stopping?.())
+        process.once('SIGTERM', () => stopping?.())
+        await stopped
+        log.info('stopping: detaching everything')
+        await control.close()
+        await agent.stop()
+      },
+    )
+    .command<CommonArgs & { target: string; hub?: string; start: boolean }>(
+      'attach <target>',
+      'Attach a remote place, part or interface to this machine (starts the agent if needed)',
+      (y) =>
+        y
+          .positional('target', {
+            type: 'string',
+            demandOption: true,
+            describe: 'PLACE, PLACE/PART, PLACE/PART/INTERFACE, optionally EXPORTER:PLACE',
+          })
+          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('socket', socketOption)
+          .option('start', {
+            type: 'boolean',
+            default: true,
+            describe: 'Start an agent in the background when none runs (--no-start to refuse)',
+          })
+          .option('json', { type: 'boolean', default: false, describe: 'Print the attachments as JSON' })
+          .example(
+            '$0 attach rpi-1 --hub /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo...',
+            'attach every USB interface of place rpi-1',
+          ),
+      async (args) => {
+        await ensureAgent(args.socket, args.start, args.hub)
+        const result = (await callAgent(
+          args.socket,
+          { op: 'attach', target: args.target, ...(args.hub ? { hub: args.hub } : {}) },
+          (m) => process.stderr.write(`… ${m}\n`),
+        )) as AttachmentInfo[]
+        if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+        else for (const a of result) process.stdout.write(`${describeAttachment(a)}\n`)
+      },
+    )
+    .command<CommonArgs & { selector?: string; all: boolean }>(
+      'detach [selector]',
+      'Detach remote devices: by target (place, place/part...), local busid, vhci port or --all',
+      (y) =>
+        y
+          .positional('selector', { type: 'string' })
+          .option('all', { type: 'boolean', default: false })
+          .option('socket', socketOption)
+          .option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        if (!args.all && !args.selector)
+          throw new AgentError('ERR_BAD_REQUEST', 'name what to detach (see tether status) or pass --all')
+        const request: ControlRequest = args.all
+          ? { op: 'detach', all: true }
+          : { op: 'detach', selector: args.selector as string }
+        const result = (await callAgent(args.socket, request)) as AttachmentInfo[]
+        if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+        else
+          for (const a of result)
+            process.stdout.write(`detached ${a.target} (${a.localBusid ?? `port ${a.port}`})\n`)
+      },
+    )
+    .command<CommonArgs>(
+      'status',
+      "Show the agent's tunnels: direct or relayed, remote peer, round trip, bytes",
+      (y) => y.option('socket', socketOption).option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        const status = (await callAgent(args.socket, { op: 'status' })) as AgentStatus
+        if (args.json) process.stdout.write(`${JSON.stringify(status)}\n`)
+        else process.stdout.write(formatStatus(status))
+      },
+    )
+    .command<CommonArgs & { target: string; hub?: string; listen: string; start: boolean }>(
+      'forward <target>',
+      'Serve a local USB/IP endpoint for the exporter holding a place, for stock `usbip`',
+      (y) =>
+        y
+          .positional('target', { type: 'string', demandOption: true })
+          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('listen', {
+            type: 'string',
+            default: '127.0.0.1:3240',
+            describe: 'HOST:PORT of the local endpoint (:0 = any free port)',
+          })
+          .option('socket', socketOption)
+          .option('start', { type: 'boolean', default: true })
+          .option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        await ensureAgent(args.socket, args.start, args.hub)
+        const info = (await callAgent(args.socket, {
+          op: 'forward',
+          target: args.target,
+          listen: args.listen,
+          ...(args.hub ? { hub: args.hub } : {}),
+        })) as ForwardInfo
+        if (args.json) process.stdout.write(`${JSON.stringify(info)}\n`)
+        else {
+          const [host, port] = [
+            info.address.slice(0, info.address.lastIndexOf(':')),
+            info.address.slice(info.address.lastIndexOf(':') + 1),
+          ]
+          process.stdout.write(`forwarding ${info.exporter}:${info.place} on ${info.address}\n`)
+          process.stdout.write(
+            `  usbip --tcp-port ${port} list -r ${host}\n  usbip --tcp-port ${port} attach -r ${host} -b BUSID\n`,
+          )
+        }
+      },
+    )
+    .command<{
+      query?: string
+      hub?: string
+      tag: string[]
+      compatible: string[]
+      exporter?: string
+      json: boolean
+    }>(
+      'places [query]',
+      'List or search the places registered with a hub',
+      (y) =>
+        y
+          .positional('query', {
+            type: 'string',
+            describe: 'Text to look for in exporter, place, part and tag names',
+          })
+          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('tag', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'Only places with this tag (repeatable: all must match)',
+          })
+          .option('compatible', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'Only places with a part compatible with all of these',
+          })
+          .option('exporter', { type: 'string' })
+          .option('json', { type: 'boolean', default: false }),
+      async (args) => {
+        if (!args.hub) throw new AgentError('ERR_BAD_REQUEST', 'no hub given: pass --hub (or set TETHER_HUB)')
+        const node = await createTetherNode({
+          privateKey: await generateKeyPair('Ed25519'),
+          listen: [],
+          webSockets: true,
+        })
+        try {
+          const entries = await queryDirectory(node, multiaddr(args.hub), {
+            ...(args.query ? { text: args.query } : {}),
+            ...(args.tag.length ? { tags: args.tag } : {}),
+            ...(args.compatible.length ? { compatible: args.compatible } : {}),
+            ...(args.exporter ? { exporter: args.exporter } : {}),
+          })
+          if (args.json) {
+            process.stdout.write(`${JSON.stringify(entries)}\n`)
+            return
+          }
+          if (entries.length === 0) process.stdout.write('no places match\n')
+          for (const e of entries) {
+            for (const p of e.places) {
+              process.stdout.write(`${e.name}:${p.name}${p.tags.length ? `  [${p.tags.join(', ')}]` : ''}\n`)
+              for (const part of p.parts) {
+                for (const i of part.interfaces) {
+                  process.stdout.write(
+                    `  ${part.name}/${i.name}  ${i.kind}${i.busid ? ` ${i.busid}` : ''}${i.description ? `  ${i.description}` : ''}\n`,
+                  )
+                }
+              }
+            }
+          }
+        } finally {
+          await node.stop()
+        }
+      },
+    )
+}
+
+/** Connect to the agent, starting one in the background when allowed and none answers. */
+async function ensureAgent(socket: string, start: boolean, hub: string | undefined): Promise<void> {
+  try {
+    await callAgent(socket, { op: 'status' }, undefined, { timeoutMs: 5_000 })
+    return
+  } catch (err) {
+    if (!isAgentError(err) || err.code !== 'ERR_AGENT_UNAVAILABLE' || !start) throw err
+  }
+  const logPath = join(dirname(socket), 'agent.log')
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 })
+  const log = openSync(logPath, 'a', 0o600)
+  const main = fileURLToPath(new URL('../main.js', import.meta.url))
+  const child = spawn(process.execPath, [main, 'agent', '--socket', socket, ...(hub ? ['--hub', hub] : [])], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  })
+  child.unref()
+  process.stderr.write(`… started a tether agent (pid ${child.pid}, log ${logPath})\n`)
+  const deadline = Date.now() + AGENT_START_TIMEOUT_MS
+  while (Date.now() < deadline) {
+    await sleep(200)
+    if (child.exitCode !== null) break
+    try {
+      await callAgent(socket, { op: 'status' }, undefined, { timeoutMs: 5_000 })
+      return
+    } catch {}
+  }
+  throw new AgentError(
+    'ERR_AGENT_UNAVAILABLE',
+    `the agent did not come up within ${AGENT_START_TIMEOUT_MS / 1000} s; see ${logPath}`,
+  )
+}
+
+export function describeAttachment(a: AttachmentInfo): string {
+  const where = a.localBusid ? `as ${a.localBusid}` : `on vhci port ${a.port ?? '?'}`
+  const devices = a.devices.length ? `: ${a.devices.join(' ')}` : ''
+  return `attached ${a.exporter}:${a.target} (${a.remoteBusid}) ${where}, ${a.path ?? a.state}${devices}`
+}
+
+export function formatStatus(status: AgentStatus): string {
+  const lines = [`agent ${status.peerId}${status.hub ? `  hub ${status.hub}` : ''}`]
+  if (status.attachments.length === 0 && status.forwards.length === 0) lines.push('no tunnels')
+  for (const a of status.attachments) {
+    lines.push(
+      `${a.exporter}:${a.target}  ${a.state}${a.path ? ` ${a.path}` : ''}  peer ${a.peerId}` +
+        `${a.rttMs !== undefined ? `  rtt ${a.rttMs.toFixed(1)} ms` : ''}  in ${bytes(a.bytesIn)} out ${bytes(a.bytesOut)}` +
+        `${a.localBusid ? `  ${a.localBusid}` : ''}${a.devices.length ? ` ${a.devices.join(' ')}` : ''}` +
+        `${a.reconnects ? `  reconnects ${a.reconnects}` : ''}${a.lastError && a.state !== 'attached' ? `  last error: ${a.lastError}` : ''}`,
+    )
+    if (a.remoteAddress) lines.push(`    via ${a.remoteAddress}`)
+  }
+  for (const f of status.forwards) {
+    lines.push(
+      `forward ${f.exporter}:${f.place} on ${f.address}  ${f.path ?? 'not connected'}  peer ${f.peerId}  ` +
+        `${f.active} active / ${f.connections} connections  in ${bytes(f.bytesIn)} out ${bytes(f.bytesOut)}`,
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
