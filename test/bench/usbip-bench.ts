@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { type ImportedDevice, importDevice } from '@tether/usbip'
+import { importDevice } from '@tether/usbip'
+import { bulkThroughput, selectSourceSink, summarize, URB_SIZE, urbRoundTrips } from './urb-workload.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 20_000)
 const BULK_BYTES = Number(process.env.BENCH_BULK_MB ?? 256) * 1024 * 1024
-const URB_SIZE = 64 * 1024
 const IN_FLIGHT = 8
 
 async function startProcess(args: string[]): Promise<{ port: number; stop: () => void }> {
@@ -21,13 +21,6 @@ async function startProcess(args: string[]): Promise<{ port: number; stop: () =>
   const first = JSON.parse(line.toString().split('\n')[0]!)
   const port = first.listening?.port ?? first.port
   return { port, stop: () => child.kill('SIGTERM') }
-}
-
-function summarize(latenciesNs: number[]) {
-  const sorted = [...latenciesNs].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! / 1000
-  const totalS = latenciesNs.reduce((a, b) => a + b, 0) / 1e9
-  return { perSecond: latenciesNs.length / totalS, medianUs: at(0.5), p99Us: at(0.99) }
 }
 
 async function tcpRoundTrips(port: number) {
@@ -80,39 +73,6 @@ async function tcpStream(port: number, direction: 'in' | 'out'): Promise<number>
   return BULK_BYTES / seconds / 1e6
 }
 
-const SOURCE_SINK_CONFIG = 3
-
-async function urbRoundTrips(device: ImportedDevice) {
-  const latencies: number[] = []
-  for (let i = 0; i < ROUND_TRIPS; i++) {
-    const started = process.hrtime.bigint()
-    const result = await device.submit({ ep: 1, direction: 'in', length: 64 })
-    if (result.status !== 0 || result.actualLength !== 64) throw new Error(`bulk IN failed: ${result.status}`)
-    latencies.push(Number(process.hrtime.bigint() - started))
-  }
-  return summarize(latencies)
-}
-
-async function urbStream(device: ImportedDevice, direction: 'in' | 'out'): Promise<number> {
-  const data = new Uint8Array(URB_SIZE)
-  let issued = 0
-  const started = process.hrtime.bigint()
-  const worker = async () => {
-    while (issued < BULK_BYTES) {
-      issued += URB_SIZE
-      const result =
-        direction === 'in'
-          ? await device.submit({ ep: 1, direction: 'in', length: URB_SIZE })
-          : await device.submit({ ep: 1, direction: 'out', data })
-      if (result.status !== 0 || result.actualLength !== URB_SIZE)
-        throw new Error(`bulk ${direction} failed: ${result.status}`)
-    }
-  }
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  return BULK_BYTES / seconds / 1e6
-}
-
 async function main() {
   const baseline = await startProcess(['test/dist/bench/baseline-server.js'])
   const usbip = await startProcess([
@@ -128,22 +88,15 @@ async function main() {
   ])
   try {
     const device = await importDevice({ host: '127.0.0.1', port: usbip.port, busid: '1-1' })
-    const set = await device.control({
-      requestType: 0,
-      request: 9,
-      value: SOURCE_SINK_CONFIG,
-      index: 0,
-      length: 0,
-    })
-    if (set.status !== 0) throw new Error(`SET_CONFIGURATION failed: ${set.status}`)
+    await selectSourceSink(device)
     // Warm up both paths so JIT and socket buffers settle before measuring.
-    await urbRoundTrips(device)
+    await urbRoundTrips(device, ROUND_TRIPS)
     const tcpRt = await tcpRoundTrips(baseline.port)
-    const urbRt = await urbRoundTrips(device)
+    const urbRt = await urbRoundTrips(device, ROUND_TRIPS)
     const tcpIn = await tcpStream(baseline.port, 'in')
-    const urbIn = await urbStream(device, 'in')
+    const urbIn = await bulkThroughput(device, 'in', IN_FLIGHT, BULK_BYTES)
     const tcpOut = await tcpStream(baseline.port, 'out')
-    const urbOut = await urbStream(device, 'out')
+    const urbOut = await bulkThroughput(device, 'out', IN_FLIGHT, BULK_BYTES)
     await device.close()
     const f = (n: number, d = 1) => n.toFixed(d)
     const rows = [

@@ -72,11 +72,17 @@ vhci_ports_in_use() {
 }
 vhci_port_appeared() { [ "$(vhci_ports_in_use)" != "$1" ]; }
 
+# announce_detach PORT — tells kernelErrors() that the disconnect of PORT that follows is wanted.
+# Call it right before anything that detaches (usbip detach, tether usbip detach, killing a pump).
+announce_detach() {
+  case "$1" in '' | *[!0-9]*) fail "announce_detach: bad port '$1'" ;; esac
+  kmsg "detach port $1"
+}
+
 # usbip_detach PORT
 usbip_detach() {
   local port="$1"
-  case "$port" in '' | *[!0-9]*) fail "usbip_detach: bad port '$port'" ;; esac
-  kmsg "detach port $port"
+  announce_detach "$port"
   timeout 20 usbip detach -p "$port" >&2 || fail "usbip detach -p $port failed"
   wait_for "vhci port $port to be free" 10 vhci_port_free "$port" || fail "port $port still in use after detach"
 }

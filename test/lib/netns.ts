@@ -25,6 +25,16 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 
 /** Every namespace this module creates starts with this. */
+/**
+ * `skip` for node:test when namespaces cannot be made (not root). In CI (CI set) it is never a
+ * skip: the suite must run there, so not being root is an error that names the fix.
+ */
+export function netnsSkipReason(env: NodeJS.ProcessEnv = process.env): string | false {
+  if (process.getuid?.() === 0) return false
+  if (env.CI) throw new Error('network-namespace tests need root and CI must run them: run CI as root')
+  return 'needs root (network namespaces)'
+}
+
 export const NS_PREFIX = 'tether-net-'
 export const PUBLIC_SUBNET = '198.51.100.0/24'
 const PUBLIC_NET = '198.51.100.'

@@ -3,8 +3,9 @@
  * bash script there, in a chroot of the host's root filesystem (shared read-only over 9p), so the
  * guest runs the host's own `usbip`, bash and Node binaries against a real vhci_hcd.
  *
- * The guest reaches the host only through one QEMU user-mode-net forward: TCP connections to
- * 10.0.2.100:3240 are relayed to 127.0.0.1:hostPort (per connection, by scripts/vm/guestfwd-relay.c);
+ * The guest reaches the host only through QEMU user-mode-net forwards: TCP connections to
+ * 10.0.2.100:3240 are relayed to 127.0.0.1:hostPort, and each of `forwards` relays one more guest
+ * address:port to a host port on 127.0.0.1 (per connection, by scripts/vm/guestfwd-relay.c);
  * `restrict=on` refuses everything else.
  *
  * This module must import nothing but Node built-ins: it is used while the packages under test
@@ -21,11 +22,25 @@ import { fileURLToPath } from 'node:url'
 export const GUEST_SERVER_ADDRESS = '10.0.2.100'
 export const GUEST_SERVER_PORT = 3240
 
+/** One more address the guest may connect to: guestAddress:guestPort → 127.0.0.1:hostPort. */
+export interface GuestForward {
+  /** An address in the guest's 10.0.2.0/24 net other than 10.0.2.2/.3/.15, e.g. 10.0.2.100. */
+  guestAddress: string
+  guestPort: number
+  hostPort: number
+}
+
 export interface GuestOptions {
   /** Bash run in the guest after test/lib/guest-lib.sh; its exit code is the guest's result. */
   script: string
   /** Host port on 127.0.0.1 that guest connections to 10.0.2.100:3240 are relayed to. */
   hostPort?: number
+  /**
+   * More guest → host forwards (e.g. a hub and an exporter reached over libp2p TCP), each relayed
+   * per connection like hostPort. Every guestAddress:guestPort pair must be distinct (and not
+   * 10.0.2.100:3240 when hostPort is given).
+   */
+  forwards?: readonly GuestForward[]
   /** Hard bound on the whole boot-run-poweroff; QEMU is killed when it passes. */
   timeoutMs: number
   /** Guest memory (default 512 MiB). */
@@ -150,16 +165,44 @@ export function qemuArgs(opts: {
   manifest: Manifest
   scratch: string
   hostPort?: number | undefined
+  forwards?: readonly GuestForward[] | undefined
   memoryMiB?: number | undefined
   kernelArgs?: string[] | undefined
 }): string[] {
   const { accel, cpu } = accelerator()
   let netdev = 'user,id=n0,restrict=on'
+  const forwards: GuestForward[] = [...(opts.forwards ?? [])]
   if (opts.hostPort !== undefined) {
+    forwards.unshift({
+      guestAddress: GUEST_SERVER_ADDRESS,
+      guestPort: GUEST_SERVER_PORT,
+      hostPort: opts.hostPort,
+    })
+  }
+  const seen = new Set<string>()
+  for (const fwd of forwards) {
+    if (
+      !/^10\.0\.2\.\d{1,3}$/.test(fwd.guestAddress) ||
+      ['10.0.2.2', '10.0.2.3', '10.0.2.15'].includes(fwd.guestAddress)
+    ) {
+      throw new Error(
+        `forward guestAddress ${fwd.guestAddress}: use an unused address in 10.0.2.0/24 (not .2, .3 or .15)`,
+      )
+    }
+    for (const [name, port] of [
+      ['guestPort', fwd.guestPort],
+      ['hostPort', fwd.hostPort],
+    ] as const) {
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new Error(`forward ${name} ${port} is not a TCP port`)
+    }
+    const key = `${fwd.guestAddress}:${fwd.guestPort}`
+    if (seen.has(key)) throw new Error(`two forwards for guest address ${key}`)
+    seen.add(key)
     // libslirp spawns the relay for each guest connection (a `-tcp:` chardev would carry them all
     // over one host connection); see scripts/vm/guestfwd-relay.c.
-    const command = [opts.manifest.guestfwdRelay, String(opts.hostPort)].map(slirpWord).join(' ')
-    netdev += `,guestfwd=tcp:${GUEST_SERVER_ADDRESS}:${GUEST_SERVER_PORT}-cmd:${command}`
+    const command = [opts.manifest.guestfwdRelay, String(fwd.hostPort)].map(slirpWord).join(' ')
+    netdev += `,guestfwd=tcp:${key}-cmd:${command}`
   }
   // loglevel=5: warnings and worse reach the console live; printk.devkmsg=on: the script's
   // /dev/kmsg markers are never rate-limited away (kernelErrors() counts detach markers).
@@ -240,6 +283,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
         manifest,
         scratch,
         hostPort: opts.hostPort,
+        forwards: opts.forwards,
         memoryMiB: opts.memoryMiB,
         kernelArgs: opts.kernelArgs,
       }),

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import {
   exporterBehindNatImporterPublic,
   type NetProcess,
+  netnsSkipReason,
   type Topology,
   twoSitesBehindNat,
 } from '../lib/netns.js'
@@ -133,7 +134,7 @@ async function usbipList(fabric: Fabric): Promise<string> {
   return result.stdout
 }
 
-const skip = process.getuid?.() === 0 ? false : 'needs root (network namespaces)'
+const skip = netnsSkipReason()
 
 describe('exporter behind NAT, importer reachable', { skip, timeout: 300_000 }, () => {
   let fabric: Fabric | undefined

@@ -13,13 +13,14 @@ import {
   listRigNamespaces,
   NetnsError,
   type NetProcess,
+  netnsSkipReason,
   sweepStaleNamespaces,
   type Topology,
   twoSitesBehindNat,
 } from '../lib/netns.js'
 
 const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url))
-const skip = process.getuid?.() === 0 ? false : 'needs root (network namespaces)'
+const skip = netnsSkipReason()
 const PORT = 7000
 /** How long a probe waits for a connection that should fail by being dropped. */
 const DROPPED_MS = 1500

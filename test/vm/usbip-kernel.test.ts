@@ -16,8 +16,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
+import { type GuestSession, guestSection, runGuestSession, sessionReporter } from '../lib/guest-session.js'
 import { startTetherServer, type TetherServer } from '../lib/tether-server.js'
-import { GuestError, type GuestResult, kernelErrors, repoRoot, runGuest, tail } from '../lib/vm.js'
+import { kernelErrors, repoRoot, tail } from '../lib/vm.js'
 
 const execFileAsync = promisify(execFile)
 /** Debian puts usbip in /usr/sbin, which is not on a normal user's PATH. */
@@ -34,19 +35,13 @@ const BOARD_BUSID = '1-4'
 /** The guest's half of the session (bash); each section prints "RESULT <name> <exit code>". */
 const GUEST_SCRIPT_PATH = join(repoRoot, 'test', 'vm', 'usbip-kernel.guest.sh')
 
-interface Session {
-  output: string
-  result?: GuestResult
-  error?: unknown
-}
-
 describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 8 * 60_000 }, () => {
   let dir = ''
   let imagePath = ''
   let image: Buffer
   let pattern: Buffer
   let server: TetherServer | undefined
-  let session: Promise<Session> | undefined
+  let session: Promise<GuestSession> | undefined
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tether-kernel-'))
@@ -63,47 +58,23 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
   })
 
   /** The one guest boot, started by whichever guest test runs first; never rejects. */
-  function guestSession(): Promise<Session> {
-    session ??= readFile(GUEST_SCRIPT_PATH, 'utf8')
-      .then((body) =>
-        runGuest({
-          script: [
-            `ACM_BUSID=${ACM_BUSID} GZ_BUSID=${GZ_BUSID} DISK_BUSID=${DISK_BUSID} BOARD_BUSID=${BOARD_BUSID}`,
-            `PATTERN_OFFSET_MIB=${PATTERN_OFFSET_MIB}`,
-            body,
-          ].join('\n'),
-          hostPort: server!.port,
-          timeoutMs: GUEST_TIMEOUT_MS,
-          files: { 'pattern.bin': pattern },
-        }),
-      )
-      .then(
-        (result) => ({ output: result.output, result }),
-        (error: unknown) => ({ output: error instanceof GuestError ? error.output : '', error }),
-      )
+  function guestSession(): Promise<GuestSession> {
+    session ??= readFile(GUEST_SCRIPT_PATH, 'utf8').then((body) =>
+      runGuestSession({
+        script: [
+          `ACM_BUSID=${ACM_BUSID} GZ_BUSID=${GZ_BUSID} DISK_BUSID=${DISK_BUSID} BOARD_BUSID=${BOARD_BUSID}`,
+          `PATTERN_OFFSET_MIB=${PATTERN_OFFSET_MIB}`,
+          body,
+        ].join('\n'),
+        hostPort: server!.port,
+        timeoutMs: GUEST_TIMEOUT_MS,
+        files: { 'pattern.bin': pattern },
+      }),
+    )
     return session
   }
 
-  function context(s: Session, lines = 50): string {
-    const error = s.error === undefined ? '' : `\n--- rig error ---\n${String(s.error).split('\n')[0]}`
-    return `${error}\n--- guest console (tail) ---\n${tail(s.output, lines)}\n--- tether serve (tail) ---\n${tail(server?.log() ?? '', 15)}`
-  }
-
-  /** The console lines of one section and its exit code (undefined: it never finished). */
-  function section(s: Session, name: string): { rc: number | undefined; text: string } {
-    const start = s.output.indexOf(`== ${name} (`)
-    const end = s.output.search(new RegExp(`^RESULT ${name} \\d+`, 'm'))
-    const text = start < 0 ? '' : s.output.slice(start, end < 0 ? undefined : s.output.indexOf('\n', end))
-    const rc = /^RESULT \S+ (\d+)/m.exec(s.output.slice(end < 0 ? s.output.length : end))?.[1]
-    return { rc: rc === undefined ? undefined : Number(rc), text }
-  }
-
-  function assertSectionPassed(s: Session, name: string) {
-    const { rc, text } = section(s, name)
-    assert.notEqual(rc, undefined, `guest section "${name}" did not finish${context(s)}`)
-    assert.equal(rc, 0, `guest section "${name}" failed:\n${text}${context(s, 15)}`)
-    return text
-  }
+  const { context, assertSectionPassed } = sessionReporter('tether serve', () => server?.log() ?? '')
 
   test('usbip list -r on the host lists every device', { timeout: 60_000 }, async (t) => {
     let stdout: string
@@ -219,7 +190,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     timeout: GUEST_TIMEOUT_MS + 30_000,
   }, async (t) => {
     const s = await guestSession()
-    const { rc, text } = section(s, 'usbtest')
+    const { rc, text } = guestSection(s.output, 'usbtest')
     const results = [...text.matchAll(/^test (\d+): (ok|FAIL)(.*)$/gm)].map((m) => ({
       test: Number(m[1]),
       ok: m[2] === 'ok',
@@ -246,7 +217,7 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     timeout: GUEST_TIMEOUT_MS + 30_000,
   }, async (t) => {
     const s = await guestSession()
-    const { rc, text } = section(s, 'usbtest-iso')
+    const { rc, text } = guestSection(s.output, 'usbtest-iso')
     const results = [...text.matchAll(/^test (\d+): (ok|FAIL)(.*)$/gm)].map((m) => ({
       test: Number(m[1]),
       ok: m[2] === 'ok',
@@ -274,7 +245,11 @@ describe('Debian kernel (vhci_hcd + stock usbip) with tether serve', { timeout: 
     const s = await guestSession()
     if (!s.result) assert.fail(`the guest session did not complete${context(s)}`)
     for (const name of ['acm', 'board', 'storage', 'usbtest', 'usbtest-iso']) {
-      assert.notEqual(section(s, name).rc, undefined, `guest section "${name}" did not finish${context(s)}`)
+      assert.notEqual(
+        guestSection(s.output, name).rc,
+        undefined,
+        `guest section "${name}" did not finish${context(s)}`,
+      )
     }
     const detaches = s.result.dmesg.match(/tether: detach port/g)?.length ?? 0
     t.diagnostic(`guest session: ${Math.round(s.result.durationMs)} ms, ${detaches} detaches`)

@@ -173,18 +173,18 @@ describe('waitForEnumeration', () => {
       sockfd: 5,
       localBusid: '3-1',
     }
-    const first: DeviceSnapshot = inspectDevice('3-1', { sysfs: sys, dev })
+    const first: DeviceSnapshot = await inspectDevice('3-1', { sysfs: sys, dev })
     assert.deepEqual(assessEnumeration(port, first).waitingFor, [
       'a block device from usb-storage on 3-1:1.0',
     ])
     const disk = join(device, '3-1:1.0', 'host0', 'target0:0:0', '0:0:0:0', 'block', 'sda')
     await node(disk, 'block', 'sda', sys)
     await node(join(disk, 'sda1'), 'block', 'sda1', sys)
-    const second = assessEnumeration(port, inspectDevice('3-1', { sysfs: sys, dev }))
+    const second = assessEnumeration(port, await inspectDevice('3-1', { sysfs: sys, dev }))
     assert.deepEqual(second.waitingFor, [join(dev, 'sda'), join(dev, 'sda1')])
     await writeFile(join(dev, 'sda'), '')
     await writeFile(join(dev, 'sda1'), '')
-    const third = inspectDevice('3-1', { sysfs: sys, dev })
+    const third = await inspectDevice('3-1', { sysfs: sys, dev })
     assert.equal(assessEnumeration(port, third).ready, true)
     assert.deepEqual(
       primaryNodes(third.nodes).map((n) => n.name),

@@ -25,6 +25,17 @@ export const YAMUX_MAX_STREAM_WINDOW = 4 * 1024 * 1024
  */
 export const STREAM_MAX_READ_BUFFER = 2 * YAMUX_MAX_STREAM_WINDOW
 
+/**
+ * Largest piece streamToDuplex hands to the libp2p stream in one send(). Noise encrypts at most
+ * 65519 plaintext bytes per message and yamux puts a 12-byte header in front of each frame, so a
+ * frame of this size is exactly two full noise messages: big writes go out as 64 KiB ciphertext
+ * records instead of odd-sized tails, and the peer (which only sees a yamux frame once all of it
+ * has arrived) can start on the first piece while the next one is on the wire. It also bounds
+ * what can sit in libp2p's own write buffer while the peer's window is shut (one piece): the
+ * rest of a large write (a corked burst of URBs) waits in the Duplex for the stream to drain.
+ */
+export const DUPLEX_SEND_CHUNK = 2 * 65_519 - 12
+
 /** Default limit for one length-prefixed protobuf frame (control messages are small). */
 export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import type { Stream } from '@libp2p/interface'
-import { STREAM_MAX_READ_BUFFER, YAMUX_MAX_STREAM_WINDOW } from '../src/constants.js'
+import { DUPLEX_SEND_CHUNK, STREAM_MAX_READ_BUFFER, YAMUX_MAX_STREAM_WINDOW } from '../src/constants.js'
 import { streamToDuplex } from '../src/duplex.js'
 import type { TetherNode } from '../src/node.js'
 import { loopbackNode, tcpAddress, withTimeout } from './helpers.js'
@@ -89,7 +90,11 @@ describe('libp2p stream as a Node Duplex', () => {
     }
     assert.equal(stalled, true, `writes stalled (after ${accepted} bytes)`)
     assert.ok(accepted <= 2 * YAMUX_MAX_STREAM_WINDOW, `accepted ${accepted}`)
-    assert.ok(stream.writeBufferLength <= 128 * 1024, `libp2p write buffer ${stream.writeBufferLength}`)
+    // The Duplex keeps what libp2p has not taken: at most one piece sits in libp2p's buffer.
+    assert.ok(
+      stream.writeBufferLength <= DUPLEX_SEND_CHUNK,
+      `libp2p write buffer ${stream.writeBufferLength}`,
+    )
     let received = 0
     remote.addEventListener('message', (event) => {
       received += event.data.byteLength
@@ -101,6 +106,56 @@ describe('libp2p stream as a Node Duplex', () => {
     await remote.close()
     local.resume() // 'end', and so 'close', need the readable side consumed (as for a socket)
     await withTimeout(once(local, 'close'), 5000, 'local close')
+  })
+
+  test('a corked burst reaches the peer as few messages, in pieces of DUPLEX_SEND_CHUNK', async () => {
+    const { local, remote } = await pair()
+    const sizes: number[] = []
+    const total = 8 * 65_584
+    const all = new Promise<void>((resolve) => {
+      let received = 0
+      remote.addEventListener('message', (event) => {
+        sizes.push(event.data.byteLength)
+        received += event.data.byteLength
+        if (received === total) resolve()
+      })
+    })
+    local.cork()
+    for (let i = 0; i < 8; i++) local.write(new Uint8Array(65_584).fill(i))
+    local.uncork()
+    await withTimeout(all, 5000, 'burst')
+    // One yamux frame per piece; unbatched it would be 8 frames of 65584 bytes.
+    assert.ok(sizes.length <= Math.ceil(total / DUPLEX_SEND_CHUNK), `message sizes ${sizes.join(',')}`)
+    assert.ok(Math.max(...sizes) > 65_584, `message sizes ${sizes.join(',')}`)
+    assert.ok(Math.max(...sizes) <= DUPLEX_SEND_CHUNK, `message sizes ${sizes.join(',')}`)
+    local.destroy()
+  })
+
+  test('bytes arrive intact and in order across batches and pieces', async () => {
+    const { local, remote } = await pair()
+    const sizes = [1, 48, 65_584, DUPLEX_SEND_CHUNK + 1, 300 * 1024, 7, 2 * DUPLEX_SEND_CHUNK, 65_536]
+    const sent = sizes.map((n) => randomBytes(n))
+    const total = sent.reduce((n, b) => n + b.length, 0)
+    const chunks: Uint8Array[] = []
+    let received = 0
+    const all = new Promise<void>((resolve) => {
+      remote.addEventListener('message', (event) => {
+        for (const chunk of event.data instanceof Uint8Array ? [event.data] : event.data) {
+          chunks.push(chunk.slice())
+          received += chunk.byteLength
+        }
+        if (received >= total) resolve()
+      })
+    })
+    // Some writes share a tick, some follow a drain or a macrotask.
+    for (const [i, bytes] of sent.entries()) {
+      if (!local.write(bytes)) await once(local, 'drain')
+      if (i % 3 === 2) await new Promise((r) => setImmediate(r))
+    }
+    await withTimeout(all, 5000, 'all bytes')
+    assert.equal(received, total)
+    assert.deepEqual(Buffer.concat(chunks), Buffer.concat(sent))
+    local.destroy()
   })
 
   test('clean close both ways: end() is a FIN, the peer FIN ends and closes the Duplex', async () => {

@@ -144,8 +144,7 @@ class Pump implements VhciAttachment {
     // kernel → stream
     kernel.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length
-      if (process.env.TETHER_VHCI_TRACE)
-        this.log.debug('k->s', { n: chunk.length, head: chunk.subarray(0, 8).toString('hex') })
+      this.log.debug('k->s', { n: chunk.length, head: chunk.subarray(0, 8).toString('hex') })
       if (!stream.write(chunk)) {
         kernel.pause()
         stream.once('drain', () => kernel.resume())
@@ -154,8 +153,7 @@ class Pump implements VhciAttachment {
     // stream → kernel (bytes the handshake left buffered come first)
     stream.on('data', (chunk: Uint8Array) => {
       this.bytesIn += chunk.length
-      if (process.env.TETHER_VHCI_TRACE)
-        this.log.debug('s->k', { n: chunk.length, head: Buffer.from(chunk).subarray(0, 8).toString('hex') })
+      this.log.debug('s->k', { n: chunk.length, head: Buffer.from(chunk).subarray(0, 8).toString('hex') })
       if (!kernel.write(chunk)) {
         stream.pause()
         kernel.once('drain', () => stream.resume())

@@ -3,8 +3,14 @@
  * interfaces' drivers are bound, and the device nodes they create (ttyACM*, ttyUSB*, sd*, hidraw*,
  * ...) exist under /dev. Snapshots of sysfs are taken by inspectDevice(); the decision is the pure
  * assessEnumeration(), so it is tested without a kernel.
+ *
+ * Every read here is asynchronous (libuv's thread pool), never readFileSync: some USB attributes
+ * (bConfigurationValue, bNumInterfaces...) take the device lock, which the kernel holds while a
+ * driver probes — and a probe waits for URBs that, with attachStream(), this very process must
+ * pump. A synchronous read would deadlock the pump against the kernel.
  */
 
+import { access, readdir, readFile, readlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Logger, silentLogger } from '@tether/usbip'
@@ -21,7 +27,7 @@ import {
 } from './constants.js'
 import { abortedError, VhciError } from './errors.js'
 import type { VhciPort } from './status.js'
-import { nodeSysfsIo, readPort, type SysfsIo, type SysfsOptions } from './sysfs.js'
+import { readPort, type SysfsOptions } from './sysfs.js'
 
 export interface DeviceNode {
   /** The sysfs class/subsystem: tty, block, hidraw, usb, scsi_generic, bsg, input... */
@@ -58,56 +64,82 @@ export interface DeviceSnapshot {
   readonly product: string | undefined
 }
 
-export interface SnapshotOptions extends SysfsOptions {
+export interface SnapshotOptions {
+  /** The sysfs mount point (default /sys). */
+  readonly sysfs?: string
   /** Where device nodes live (default /dev). */
   readonly dev?: string
 }
 
-function readTrimmed(io: SysfsIo, path: string): string | undefined {
+async function readTrimmed(path: string): Promise<string | undefined> {
   try {
-    return io.readText(path).trim()
+    return (await readFile(path, 'utf8')).trim()
   } catch {
     return undefined
   }
 }
 
-/** Reads what sysfs says about the USB device `busid` now. */
-export function inspectDevice(busid: string, options: SnapshotOptions = {}): DeviceSnapshot {
-  const io = options.io ?? nodeSysfsIo
-  const devices = join(options.sysfs ?? DEFAULT_SYSFS_ROOT, USB_DEVICES_DIR)
-  const dir = join(devices, busid)
-  const devRoot = options.dev ?? DEFAULT_DEV_ROOT
-  const empty = {
-    busid,
-    present: false,
-    configured: false,
-    numInterfaces: undefined,
-    interfaces: [],
-    nodes: [],
-    idVendor: undefined,
-    idProduct: undefined,
-    product: undefined,
+async function subdirs(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name)
+  } catch {
+    return []
   }
-  const idVendor = readTrimmed(io, join(dir, 'idVendor'))
-  if (idVendor === undefined) return empty
-  const configuration = readTrimmed(io, join(dir, 'bConfigurationValue'))
-  const numText = readTrimmed(io, join(dir, 'bNumInterfaces'))
+}
+
+async function linkTarget(path: string): Promise<string | undefined> {
+  try {
+    return await readlink(path)
+  } catch {
+    return undefined
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Reads what sysfs says about the USB device `busid` now (asynchronously; see the module doc). */
+export async function inspectDevice(busid: string, options: SnapshotOptions = {}): Promise<DeviceSnapshot> {
+  const dir = join(options.sysfs ?? DEFAULT_SYSFS_ROOT, USB_DEVICES_DIR, busid)
+  const devRoot = options.dev ?? DEFAULT_DEV_ROOT
+  const idVendor = await readTrimmed(join(dir, 'idVendor'))
+  if (idVendor === undefined) {
+    return {
+      busid,
+      present: false,
+      configured: false,
+      numInterfaces: undefined,
+      interfaces: [],
+      nodes: [],
+      idVendor: undefined,
+      idProduct: undefined,
+      product: undefined,
+    }
+  }
+  const configuration = await readTrimmed(join(dir, 'bConfigurationValue'))
+  const numText = await readTrimmed(join(dir, 'bNumInterfaces'))
   const numInterfaces = numText === undefined || numText === '' ? undefined : Number.parseInt(numText, 10)
-  const interfaceNames = io
-    .subdirs(dir)
+  const interfaceNames = (await subdirs(dir))
     .filter((name) => name.startsWith(`${busid}:`) && /:\d+\.\d+$/.test(name))
     .sort()
-  const interfaces = interfaceNames.map((name): InterfaceInfo => {
-    const cls = readTrimmed(io, join(dir, name, 'bInterfaceClass'))
-    const driver = io.readLink(join(dir, name, 'driver'))
-    return {
+  const interfaces: InterfaceInfo[] = []
+  for (const name of interfaceNames) {
+    const cls = await readTrimmed(join(dir, name, 'bInterfaceClass'))
+    const driver = await linkTarget(join(dir, name, 'driver'))
+    interfaces.push({
       name,
       interfaceClass: cls === undefined ? undefined : Number.parseInt(cls, 16),
       driver: driver === undefined ? undefined : basename(driver),
-    }
-  })
+    })
+  }
   const nodes: DeviceNode[] = []
-  collectNodes(io, dir, undefined, 0, nodes, devRoot, busid)
+  await collectNodes(dir, undefined, 0, nodes, devRoot, busid)
   return {
     busid,
     present: true,
@@ -116,39 +148,38 @@ export function inspectDevice(busid: string, options: SnapshotOptions = {}): Dev
     interfaces,
     nodes,
     idVendor,
-    idProduct: readTrimmed(io, join(dir, 'idProduct')),
-    product: readTrimmed(io, join(dir, 'product')),
+    idProduct: await readTrimmed(join(dir, 'idProduct')),
+    product: await readTrimmed(join(dir, 'product')),
   }
 }
 
 /** Walks real subdirectories (never symlinks) for devices with a DEVNAME in their uevent. */
-function collectNodes(
-  io: SysfsIo,
+async function collectNodes(
   dir: string,
   iface: string | undefined,
   depth: number,
   out: DeviceNode[],
   devRoot: string,
   busid: string,
-): void {
-  const uevent = readTrimmed(io, join(dir, 'uevent'))
+): Promise<void> {
+  const uevent = await readTrimmed(join(dir, 'uevent'))
   const devname = uevent === undefined ? undefined : /^DEVNAME=(.+)$/m.exec(uevent)?.[1]
   if (devname !== undefined) {
-    const subsystemLink = io.readLink(join(dir, 'subsystem'))
+    const subsystemLink = await linkTarget(join(dir, 'subsystem'))
     const path = join(devRoot, devname)
     out.push({
       subsystem: subsystemLink === undefined ? 'unknown' : basename(subsystemLink),
       name: devname,
       path,
       interface: iface,
-      exists: io.exists(path),
+      exists: await exists(path),
     })
   }
   if (depth >= NODE_SEARCH_DEPTH) return
-  for (const name of io.subdirs(dir)) {
+  for (const name of await subdirs(dir)) {
     if (name === 'power') continue
     const isInterface = depth === 0 && name.startsWith(`${busid}:`)
-    collectNodes(io, join(dir, name), isInterface ? name : iface, depth + 1, out, devRoot, busid)
+    await collectNodes(join(dir, name), isInterface ? name : iface, depth + 1, out, devRoot, busid)
   }
 }
 
@@ -217,7 +248,7 @@ export interface VhciEnumeration {
   readonly unbound: readonly string[]
 }
 
-export interface WaitForEnumerationOptions extends SnapshotOptions {
+export interface WaitForEnumerationOptions extends SnapshotOptions, SysfsOptions {
   /** Bound on the wait (default 30 s). */
   readonly timeoutMs?: number
   /** How long interfaces without a driver may stay so once the rest is ready (default 3 s). */
@@ -253,7 +284,8 @@ export async function waitForEnumeration(
       )
     }
     seenAttached = true
-    const snapshot = status.localBusid === undefined ? undefined : inspectDevice(status.localBusid, options)
+    const snapshot =
+      status.localBusid === undefined ? undefined : await inspectDevice(status.localBusid, options)
     const assessment = assessEnumeration(status, snapshot)
     const now = performance.now()
     if (assessment.ready && snapshot !== undefined && status.localBusid !== undefined) {
@@ -262,6 +294,7 @@ export async function waitForEnumeration(
         if (assessment.unbound.length > 0) {
           log.info('no driver bound', { port, interfaces: assessment.unbound })
         }
+        log.info('enumerated', { port, busid: status.localBusid, ms: Math.round(now - started) })
         return {
           port,
           busid: status.localBusid,

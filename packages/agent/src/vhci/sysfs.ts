@@ -1,18 +1,10 @@
 /**
  * vhci_hcd's sysfs files: read the ports, write `attach` and `detach`. Synchronous on purpose:
  * the attach write and the closing of Node's handle on the socket must happen in one tick (see
- * hand-off.ts), and sysfs reads never block.
+ * hand-off.ts), and vhci's own files take only vhci's spinlocks, so they never block. (USB device
+ * attributes are another matter: enumerate.ts reads those asynchronously.)
  */
-import {
-  accessSync,
-  closeSync,
-  constants,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  writeSync,
-} from 'node:fs'
+import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_SYSFS_ROOT, VHCI_FIRST_CONTROLLER, VHCI_PLATFORM_DIR } from './constants.js'
 import { attachWriteError, detachWriteError, notLoadedError, ROOT_HINT, VhciError } from './errors.js'
@@ -31,29 +23,16 @@ export interface SysfsIo {
   readText(path: string): string
   /** Entry names of a directory. */
   list(path: string): string[]
-  /** Names of the real subdirectories (not symlinks) of a directory; [] when it does not exist. */
-  subdirs(path: string): string[]
   /** Writes `text` to an existing file (never creates one), as one write(2). */
   writeAttribute(path: string, text: string): void
   /** Whether the path can be written by this process. */
   writable(path: string): boolean
   exists(path: string): boolean
-  /** The target of a symlink, or undefined when it is not one / does not exist. */
-  readLink(path: string): string | undefined
 }
 
 export const nodeSysfsIo: SysfsIo = {
   readText: (path) => readFileSync(path, 'utf8'),
   list: (path) => readdirSync(path),
-  subdirs: (path) => {
-    try {
-      return readdirSync(path, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => entry.name)
-    } catch {
-      return []
-    }
-  },
   writeAttribute: (path, text) => {
     const fd = openSync(path, constants.O_WRONLY)
     try {
@@ -76,13 +55,6 @@ export const nodeSysfsIo: SysfsIo = {
       return true
     } catch {
       return false
-    }
-  },
-  readLink: (path) => {
-    try {
-      return readlinkSync(path)
-    } catch {
-      return undefined
     }
   },
 }

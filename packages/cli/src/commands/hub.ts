@@ -2,9 +2,9 @@
 import { mkdir } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { startHub } from '@tether/hub'
-import { isNetError, type Logger, loadOrCreateIdentity } from '@tether/net'
+import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
+import { untilStopSignal } from '../stop-signal.js'
 
 export interface HubArgs {
   listen: string[]
@@ -66,6 +66,11 @@ export function hubCommand(cli: Argv, makeLogger: () => Logger) {
         process.exitCode = 2
         return
       }
+      // Loaded here, not at the top: libp2p is slow to load and most commands never need it.
+      const [{ startHub }, { isNetError, loadOrCreateIdentity }] = await Promise.all([
+        import('@tether/hub'),
+        import('@tether/net'),
+      ])
       const log = makeLogger()
       await mkdir(dirname(args.identity), { recursive: true, mode: 0o700 })
       let identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>
@@ -93,14 +98,7 @@ export function hubCommand(cli: Argv, makeLogger: () => Logger) {
         )
         for (const address of addresses) process.stdout.write(`hub listening on ${address}\n`)
       }
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info('stopping', { signal })
-          resolve()
-        }
-        process.once('SIGINT', () => stop('SIGINT'))
-        process.once('SIGTERM', () => stop('SIGTERM'))
-      })
+      await untilStopSignal(log)
       await hub.stop()
     },
   )

@@ -10,23 +10,18 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { multiaddr } from '@multiformats/multiaddr'
+import type { AgentStatus, AttachmentInfo, ForwardInfo } from '@tether/agent'
+// Only the control client at start-up: the clients must start fast (libp2p is loaded on demand).
 import {
-  Agent,
   AgentError,
-  type AgentStatus,
-  type AttachmentInfo,
   type ControlRequest,
-  ControlServer,
   callAgent,
   defaultSocketPath,
-  type ForwardInfo,
   isAgentError,
-} from '@tether/agent'
-import { queryDirectory } from '@tether/directory'
-import { createTetherNode, type Logger, loadOrCreateIdentity } from '@tether/net'
+} from '@tether/agent/client'
+import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
+import { untilStopSignal } from '../stop-signal.js'
 
 const HUB_HELP = 'The hub: /ip4/HOST/tcp/PORT/p2p/HUBID as `tether hub` prints it (default: $TETHER_HUB)'
 const AGENT_START_TIMEOUT_MS = 30_000
@@ -78,6 +73,10 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
           .option('json', { type: 'boolean', default: false, hidden: true }),
       async (args) => {
+        const [{ Agent, ControlServer }, { loadOrCreateIdentity }] = await Promise.all([
+          import('@tether/agent'),
+          import('@tether/net'),
+        ])
         const log = makeLogger()
         await mkdir(dirname(args.identity), { recursive: true, mode: 0o700 })
         const identity = await loadOrCreateIdentity(args.identity, { logger: log })
@@ -100,9 +99,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           throw err
         }
         process.stdout.write(`agent ${agent.node.peerId.toString()} ready on ${args.socket}\n`)
-        process.once('SIGINT', () => stopping?.())
-        process.once('SIGTERM', () => stopping?.())
-        await stopped
+        await Promise.race([stopped, untilStopSignal(log)])
         log.info('stopping: detaching everything')
         await control.close()
         await agent.stop()
@@ -242,6 +239,13 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           .option('json', { type: 'boolean', default: false }),
       async (args) => {
         if (!args.hub) throw new AgentError('ERR_BAD_REQUEST', 'no hub given: pass --hub (or set TETHER_HUB)')
+        const [{ generateKeyPair }, { multiaddr }, { queryDirectory }, { createTetherNode }] =
+          await Promise.all([
+            import('@libp2p/crypto/keys'),
+            import('@multiformats/multiaddr'),
+            import('@tether/directory'),
+            import('@tether/net'),
+          ])
         const node = await createTetherNode({
           privateKey: await generateKeyPair('Ed25519'),
           listen: [],

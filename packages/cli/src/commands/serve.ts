@@ -4,6 +4,7 @@ import { createVirtualDevice, type VirtualDeviceSpecError } from '@tether/virtua
 import type { Argv } from 'yargs'
 import { CliUsageError, parseHostPort } from '../address.js'
 import { deviceToJson, formatDeviceTable } from '../device-table.js'
+import { untilStopSignal } from '../stop-signal.js'
 
 export interface ServeArgs {
   listen: string
@@ -77,14 +78,7 @@ export function serveCommand(yargs: Argv, makeLogger: () => Logger) {
           `attach with: usbip --tcp-port ${bound.port} attach -r ${bound.address} -b ${devices[0]!.identity.busid}\n`,
         )
       }
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info('stopping', { signal })
-          resolve()
-        }
-        process.once('SIGINT', () => stop('SIGINT'))
-        process.once('SIGTERM', () => stop('SIGTERM'))
-      })
+      await untilStopSignal(log)
       await server.close()
       await recording?.close()
     },

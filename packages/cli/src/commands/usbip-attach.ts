@@ -17,7 +17,7 @@ import {
   stateName,
   type VhciEnumeration,
   waitForEnumeration,
-} from '@tether/agent'
+} from '@tether/agent/vhci'
 import { connectTcp, type DeviceRecord, type Logger, USBIP_DEFAULT_PORT } from '@tether/usbip'
 import type { Argv } from 'yargs'
 import { parseHostPort } from '../address.js'
