@@ -9,8 +9,8 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type DirectoryEntry, queryDirectory } from '@tether/directory'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
 import { type Logger, silentLogger } from '@tether/usbip'
-import { bestConnection, connectExporter } from './connector.js'
-import { RTT_INTERVAL_MS } from './constants.js'
+import { bestConnection, connectExporter, type ExporterTarget, tryDirect } from './connector.js'
+import { RTT_INTERVAL_MS, UPGRADE_INTERVAL_MS } from './constants.js'
 import { AgentError } from './errors.js'
 import { type AttachmentInfo, RemoteAttachment } from './remote-attachment.js'
 import { formatTarget, parseTarget, resolveTarget } from './resolve.js'
@@ -24,6 +24,10 @@ export interface AgentInit {
   /** Default hub for requests that name none. */
   readonly hub?: string
   readonly logger?: Logger
+  /** While an exporter is only reachable through the relay, how often to try for a direct path. */
+  readonly upgradeIntervalMs?: number
+  /** How often to measure each exporter's round trip. */
+  readonly rttIntervalMs?: number
 }
 
 export interface ForwardInfo {
@@ -37,6 +41,8 @@ export interface ForwardInfo {
   readonly bytesIn: number
   readonly bytesOut: number
   readonly path: string | undefined
+  /** Round trip to the exporter's peer, measured every few seconds. */
+  readonly rttMs: number | undefined
 }
 
 export interface AgentStatus {
@@ -49,23 +55,23 @@ export interface AgentStatus {
 
 export class Agent {
   private readonly attachments = new Map<string, RemoteAttachment>()
-  private readonly forwards = new Map<
-    string,
-    {
-      info: Omit<ForwardInfo, 'connections' | 'active' | 'bytesIn' | 'bytesOut' | 'path'>
-      endpoint: UsbipEndpoint
-    }
-  >()
+  private readonly forwards = new Map<string, Forward>()
+  /** Last measured round trip per exporter peer. */
+  private readonly rtts = new Map<string, number>()
   private nextId = 1
-  private readonly rttTimer: NodeJS.Timeout
+  private readonly timers: NodeJS.Timeout[]
 
   private constructor(
     readonly node: TetherNode,
     private readonly defaultHub: string | undefined,
     private readonly log: Logger,
+    intervals: { upgradeMs: number; rttMs: number },
   ) {
-    this.rttTimer = setInterval(() => void this.measureRtt(), RTT_INTERVAL_MS)
-    this.rttTimer.unref()
+    this.timers = [
+      setInterval(() => void this.measureRtt(intervals.rttMs), intervals.rttMs),
+      setInterval(() => void this.upgradeRelayed(), intervals.upgradeMs),
+    ]
+    for (const timer of this.timers) timer.unref()
   }
 
   static async start(init: AgentInit): Promise<Agent> {
@@ -78,7 +84,10 @@ export class Agent {
       logger: init.logger ?? silentLogger,
     })
     log.warn('OPEN MODE: tunnels carry no authorization token yet; exporters in open mode accept anyone')
-    return new Agent(node, init.hub, log)
+    return new Agent(node, init.hub, log, {
+      upgradeMs: init.upgradeIntervalMs ?? UPGRADE_INTERVAL_MS,
+      rttMs: init.rttIntervalMs ?? RTT_INTERVAL_MS,
+    })
   }
 
   /** Attach every USB interface a target names; resolves when all are enumerated. */
@@ -150,7 +159,10 @@ export class Agent {
     return infos
   }
 
-  /** Serve a local USB/IP endpoint (for stock `usbip`) for the exporter holding a place. */
+  /**
+   * Serve a local USB/IP endpoint (for stock `usbip`) for a place (or one part or interface of it):
+   * it lists and imports only those devices.
+   */
   async forward(request: { target: string; hub?: string; listen?: string }): Promise<ForwardInfo> {
     const hub = this.hubOf(request.hub)
     const spec = parseTarget(request.target)
@@ -158,36 +170,47 @@ export class Agent {
       place: spec.place,
       ...(spec.exporter ? { exporter: spec.exporter } : {}),
     })
-    const entry = resolveTarget(entries, {
-      place: spec.place,
-      ...(spec.exporter ? { exporter: spec.exporter } : {}),
-    })[0]?.entry
+    const resolved = resolveTarget(entries, spec)
+    const entry = resolved[0]?.entry
     if (!entry) throw new AgentError('ERR_NOT_FOUND', `no exporter has place ${spec.place}`)
-    let target = { peerId: entry.peerId, addresses: entry.addresses }
+    const busids = resolved.map((r) => r.iface.busid)
     const endpoint = new UsbipEndpoint(
-      async (busid, signal) => {
-        let best = bestConnection(this.node, target.peerId)
-        if (!best) {
-          target = (await this.lookup(hub, entry)) ?? target
-          best = await connectExporter(this.node, target, { hub, logger: this.log, signal })
-        }
-        return openTunnel(best.connection, undefined, { busid }, { logger: this.log, signal })
-      },
-      { logger: this.log },
+      (busid, signal) => this.openForwardTunnel(forward, entry, busid, signal),
+      { logger: this.log, busids },
     )
-    const [host, port] = splitHostPort(request.listen ?? '127.0.0.1:0')
-    const address = await endpoint.listen(port, host)
-    const id = String(this.nextId++)
-    const info = {
-      id,
-      exporter: entry.name,
-      peerId: entry.peerId,
-      place: spec.place,
-      address: `${address.address}:${address.port}`,
+    const forward: Forward = {
+      info: {
+        id: String(this.nextId++),
+        exporter: entry.name,
+        peerId: entry.peerId,
+        place: [spec.place, spec.part, spec.interface].filter(Boolean).join('/'),
+        address: '',
+      },
+      target: { peerId: entry.peerId, addresses: entry.addresses },
+      hub,
+      endpoint,
     }
-    this.forwards.set(id, { info, endpoint })
-    this.log.info('forwarding', info)
-    return this.forwardInfo(id) as ForwardInfo
+    const [host, port] = splitHostPort(request.listen ?? '127.0.0.1:0')
+    const address = await forward.endpoint.listen(port, host)
+    forward.info = { ...forward.info, address: `${address.address}:${address.port}` }
+    this.forwards.set(forward.info.id, forward)
+    this.log.info('forwarding', { ...forward.info, busids })
+    return this.forwardInfo(forward.info.id) as ForwardInfo
+  }
+
+  /** One tunnel for a forward's endpoint: over the best connection, else a fresh one. */
+  private async openForwardTunnel(
+    forward: Forward,
+    entry: DirectoryEntry,
+    busid: string,
+    signal: AbortSignal,
+  ) {
+    let best = bestConnection(this.node, forward.target.peerId)
+    if (!best) {
+      forward.target = (await this.lookup(forward.hub, entry)) ?? forward.target
+      best = await connectExporter(this.node, forward.target, { hub: forward.hub, logger: this.log, signal })
+    }
+    return openTunnel(best.connection, undefined, { busid }, { logger: this.log, signal })
   }
 
   async unforward(id: string): Promise<void> {
@@ -208,7 +231,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.rttTimer)
+    for (const timer of this.timers) clearInterval(timer)
     await Promise.allSettled([...this.attachments.values()].map((a) => a.detach()))
     await Promise.allSettled([...this.forwards.values()].map((f) => f.endpoint.close()))
     await this.node.stop()
@@ -218,7 +241,8 @@ export class Agent {
     const forward = this.forwards.get(id)
     if (!forward) return undefined
     const stats = forward.endpoint.stats
-    return { ...forward.info, ...stats, path: bestConnection(this.node, forward.info.peerId)?.path }
+    const path = bestConnection(this.node, forward.info.peerId)?.path
+    return { ...forward.info, ...stats, path, rttMs: path ? this.rtts.get(forward.info.peerId) : undefined }
   }
 
   private hubOf(requested: string | undefined): Multiaddr {
@@ -259,18 +283,64 @@ export class Agent {
     }
   }
 
-  private async measureRtt(): Promise<void> {
-    for (const attachment of this.attachments.values()) {
-      if (attachment.info().state !== 'attached') continue
+  /** The exporters that attachments and forwards use, one per peer. */
+  private exporters(): Map<string, { target: ExporterTarget; hub: Multiaddr | undefined }> {
+    const byPeer = new Map<string, { target: ExporterTarget; hub: Multiaddr | undefined }>()
+    for (const a of this.attachments.values()) byPeer.set(a.peerId, a.exporter)
+    for (const f of this.forwards.values()) byPeer.set(f.target.peerId, { target: f.target, hub: f.hub })
+    return byPeer
+  }
+
+  private async measureRtt(timeoutMs: number): Promise<void> {
+    for (const peerId of this.exporters().keys()) {
+      const peer = peerIdFromString(peerId)
+      if (this.node.getConnections(peer).length === 0) {
+        this.rtts.delete(peerId)
+        continue
+      }
       try {
-        attachment.rttMs = await this.node.services.ping.ping(peerIdFromString(attachment.peerId), {
-          signal: AbortSignal.timeout(RTT_INTERVAL_MS),
-        })
+        this.rtts.set(
+          peerId,
+          await this.node.services.ping.ping(peer, { signal: AbortSignal.timeout(timeoutMs) }),
+        )
       } catch {
-        attachment.rttMs = undefined
+        this.rtts.delete(peerId)
       }
     }
+    for (const attachment of this.attachments.values()) {
+      attachment.rttMs = attachment.info().state === 'attached' ? this.rtts.get(attachment.peerId) : undefined
+    }
   }
+
+  /** Exporters reached only through the relay: try again for a direct path (new tunnels use it). */
+  private upgrading = false
+  private async upgradeRelayed(): Promise<void> {
+    if (this.upgrading) return
+    this.upgrading = true
+    try {
+      for (const [peerId, { target, hub }] of this.exporters()) {
+        const upgraded = await tryDirect(this.node, target, { ...(hub ? { hub } : {}), logger: this.log })
+        if (upgraded) {
+          this.log.info('direct path to a relayed exporter; new tunnels use it', {
+            peer: peerId,
+            address: upgraded.connection.remoteAddr.toString(),
+          })
+        }
+      }
+    } catch (err) {
+      this.log.debug('upgrade attempt failed', { error: (err as Error).message })
+    } finally {
+      this.upgrading = false
+    }
+  }
+}
+
+interface Forward {
+  info: Omit<ForwardInfo, 'connections' | 'active' | 'bytesIn' | 'bytesOut' | 'path' | 'rttMs'>
+  /** The exporter as last looked up (its addresses can change when it restarts). */
+  target: ExporterTarget
+  readonly hub: Multiaddr
+  readonly endpoint: UsbipEndpoint
 }
 
 export function splitHostPort(text: string): [string, number] {

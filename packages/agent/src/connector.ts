@@ -80,23 +80,8 @@ export async function connectExporter(
   const { direct, relayed } = planDial(target, options.hub)
   const failures: string[] = []
 
-  if (direct.length > 0) {
-    try {
-      const connection = await node.dial(direct, {
-        signal: withTimeout(options.signal, options.directTimeoutMs ?? DIRECT_DIAL_TIMEOUT_MS),
-      })
-      if (connectionPath(connection) === 'direct') {
-        log.info('direct connection', { peer: target.peerId, address: connection.remoteAddr.toString() })
-        return { connection, path: 'direct' }
-      }
-    } catch (err) {
-      options.signal?.throwIfAborted()
-      failures.push(
-        `direct (${direct.length} address${direct.length === 1 ? '' : 'es'}): ${(err as Error).message}`,
-      )
-      log.debug('direct dial failed', { peer: target.peerId, error: (err as Error).message })
-    }
-  }
+  const first = await dialDirect(node, target.peerId, direct, options, log, failures)
+  if (first) return first
 
   if (relayed.length > 0) {
     try {
@@ -117,6 +102,52 @@ export async function connectExporter(
     `cannot reach exporter ${target.peerId}: ${failures.join('; ') || 'it announced no address and no hub relay was given'}`,
     { details: { peer: target.peerId, failures } },
   )
+}
+
+/** Dial the exporter's own addresses; the connection if it is direct, else undefined. */
+async function dialDirect(
+  node: TetherNode,
+  peerId: string,
+  direct: readonly Multiaddr[],
+  options: ConnectOptions,
+  log: Logger,
+  failures: string[],
+): Promise<ExporterConnection | undefined> {
+  if (direct.length === 0) return undefined
+  try {
+    const connection = await node.dial([...direct], {
+      signal: withTimeout(options.signal, options.directTimeoutMs ?? DIRECT_DIAL_TIMEOUT_MS),
+    })
+    if (connectionPath(connection) === 'direct') {
+      log.info('direct connection', { peer: peerId, address: connection.remoteAddr.toString() })
+      return { connection, path: 'direct' }
+    }
+  } catch (err) {
+    options.signal?.throwIfAborted()
+    failures.push(
+      `direct (${direct.length} address${direct.length === 1 ? '' : 'es'}): ${(err as Error).message}`,
+    )
+    log.debug('direct dial failed', { peer: peerId, error: (err as Error).message })
+  }
+  return undefined
+}
+
+/**
+ * While an exporter is reachable only through the relay, try for a direct path again: its own
+ * addresses, then a dial-back. The agent calls this periodically, so that new tunnels go direct
+ * as soon as either side becomes reachable. Undefined when nothing changed.
+ */
+export async function tryDirect(
+  node: TetherNode,
+  target: ExporterTarget,
+  options: ConnectOptions = {},
+): Promise<ExporterConnection | undefined> {
+  const log = (options.logger ?? silentLogger).child('agent:connect')
+  const connections = node.getConnections(peerIdFromString(target.peerId)).filter((c) => c.status === 'open')
+  const relayed = connections.at(-1)
+  if (relayed === undefined || directConnection(connections)) return undefined
+  const viaOwn = await dialDirect(node, target.peerId, planDial(target, options.hub).direct, options, log, [])
+  return viaOwn ?? (await upgrade(node, relayed, log, options.signal))
 }
 
 /** Ask the exporter on a relayed connection to dial us; the direct connection if it worked. */

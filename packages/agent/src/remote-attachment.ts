@@ -82,6 +82,11 @@ export class RemoteAttachment {
     return this.target.peerId
   }
 
+  /** The exporter as last looked up, and the hub whose relay reaches it. */
+  get exporter(): { readonly target: ExporterTarget; readonly hub: Multiaddr | undefined } {
+    return { target: this.target, hub: this.init.hub }
+  }
+
   info(): AttachmentInfo {
     const { resolved } = this.init
     return {

@@ -2,7 +2,8 @@
  * A local USB/IP endpoint for a remote exporter: stock `usbip list -r` / `usbip attach -r`
  * connect to it on loopback; each connection becomes one tunnel. The first request is read
  * here to learn which busid it wants (the exporter authorizes tunnels per device), then its
- * bytes are replayed into the tunnel and both directions are piped unchanged.
+ * bytes are replayed into the tunnel and both directions are piped unchanged. An endpoint for
+ * one place shows and imports only that place's devices: the device list is answered here.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -11,6 +12,7 @@ import {
   encodeOpRepDevlist,
   encodeOpRepImport,
   type Logger,
+  listDevicesOver,
   OpCode,
   OpStatus,
   silentLogger,
@@ -43,11 +45,15 @@ export class UsbipEndpoint {
   private readonly sockets = new Set<Socket>()
   private counters = { connections: 0, bytesIn: 0, bytesOut: 0 }
 
+  private readonly busids: ReadonlySet<string> | undefined
+
+  /** `busids`: the devices this endpoint lists and imports (default: all the exporter's). */
   constructor(
     private readonly openTunnel: OpenTunnel,
-    options: { logger?: Logger } = {},
+    options: { logger?: Logger; busids?: Iterable<string> } = {},
   ) {
     this.log = (options.logger ?? silentLogger).child('agent:endpoint')
+    this.busids = options.busids ? new Set(options.busids) : undefined
     this.server = createServer({ noDelay: true }, (socket) => void this.serve(socket))
   }
 
@@ -101,6 +107,11 @@ export class UsbipEndpoint {
       return
     }
 
+    if (this.busids && code === OpCode.REQ_IMPORT && !this.busids.has(busid)) {
+      this.log.warn('import of a device outside this endpoint refused', { busid })
+      socket.end(encodeOpRepImport(OpStatus.NODEV))
+      return
+    }
     let tunnel: Duplex
     try {
       tunnel = await this.openTunnel(busid, AbortSignal.timeout(ENDPOINT_REQUEST_TIMEOUT_MS * 2))
@@ -113,6 +124,10 @@ export class UsbipEndpoint {
       socket.end(
         code === OpCode.REQ_DEVLIST ? encodeOpRepDevlist(OpStatus.ERROR, []) : encodeOpRepImport(status),
       )
+      return
+    }
+    if (this.busids && code === OpCode.REQ_DEVLIST) {
+      await this.answerDeviceList(socket, tunnel, this.busids)
       return
     }
     this.log.info('tunnel open', { busid: busid || '(device list)' })
@@ -132,5 +147,23 @@ export class UsbipEndpoint {
     })
     socket.destroy()
     tunnel.destroy()
+  }
+
+  /** The exporter's device list, narrowed to this endpoint's devices. */
+  private async answerDeviceList(socket: Socket, tunnel: Duplex, busids: ReadonlySet<string>): Promise<void> {
+    try {
+      const devices = await listDevicesOver(tunnel, AbortSignal.timeout(ENDPOINT_REQUEST_TIMEOUT_MS))
+      const reply = encodeOpRepDevlist(
+        OpStatus.OK,
+        devices.filter((d) => busids.has(d.busid)),
+      )
+      this.counters.bytesIn += reply.length
+      socket.end(reply)
+    } catch (err) {
+      this.log.warn('device list failed', { error: (err as Error).message })
+      socket.end(encodeOpRepDevlist(OpStatus.ERROR, []))
+    } finally {
+      tunnel.destroy()
+    }
   }
 }

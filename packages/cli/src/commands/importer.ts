@@ -172,10 +172,14 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
     )
     .command<CommonArgs & { target: string; hub?: string; listen: string; start: boolean }>(
       'forward <target>',
-      'Serve a local USB/IP endpoint for the exporter holding a place, for stock `usbip`',
+      'Serve a local USB/IP endpoint with the devices of a place (or part, or interface), for stock `usbip`',
       (y) =>
         y
-          .positional('target', { type: 'string', demandOption: true })
+          .positional('target', {
+            type: 'string',
+            demandOption: true,
+            describe: 'PLACE, PLACE/PART, PLACE/PART/INTERFACE, optionally EXPORTER:PLACE',
+          })
           .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
           .option('listen', {
             type: 'string',
@@ -336,6 +340,7 @@ export function formatStatus(status: AgentStatus): string {
   for (const f of status.forwards) {
     lines.push(
       `forward ${f.exporter}:${f.place} on ${f.address}  ${f.path ?? 'not connected'}  peer ${f.peerId}  ` +
+        `${f.rttMs !== undefined ? `rtt ${f.rttMs.toFixed(1)} ms  ` : ''}` +
         `${f.active} active / ${f.connections} connections  in ${bytes(f.bytesIn)} out ${bytes(f.bytesOut)}`,
     )
   }
