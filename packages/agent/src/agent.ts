@@ -65,7 +65,7 @@ export class Agent {
     readonly node: TetherNode,
     private readonly defaultHub: string | undefined,
     private readonly log: Logger,
-    intervals: { upgradeMs: number; rttMs: number },
+    private readonly intervals: { upgradeMs: number; rttMs: number },
   ) {
     this.timers = [
       setInterval(() => void this.measureRtt(intervals.rttMs), intervals.rttMs),
@@ -129,6 +129,7 @@ export class Agent {
       }
       this.attachments.set(attachment.id, attachment)
     }
+    void this.measureRtt(this.intervals.rttMs)
     return started
   }
 
@@ -210,6 +211,8 @@ export class Agent {
       forward.target = (await this.lookup(forward.hub, entry)) ?? forward.target
       best = await connectExporter(this.node, forward.target, { hub: forward.hub, logger: this.log, signal })
     }
+    // The first tunnel of a connection: measure at once rather than at the next tick.
+    if (!this.rtts.has(forward.target.peerId)) void this.measureRtt(this.intervals.rttMs)
     return openTunnel(best.connection, undefined, { busid }, { logger: this.log, signal })
   }
 
