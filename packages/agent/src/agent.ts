@@ -4,10 +4,9 @@
  */
 
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type DirectoryEntry, queryDirectory } from '@tether/directory'
-import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
+import { createTetherNode, openTunnel, RoundTripProbe, type TetherNode } from '@tether/net'
 import { type Logger, silentLogger } from '@tether/usbip'
 import { bestConnection, connectExporter, type ExporterTarget, tryDirect } from './connector.js'
 import { RTT_INTERVAL_MS, UPGRADE_INTERVAL_MS } from './constants.js'
@@ -56,8 +55,9 @@ export interface AgentStatus {
 export class Agent {
   private readonly attachments = new Map<string, RemoteAttachment>()
   private readonly forwards = new Map<string, Forward>()
-  /** Last measured round trip per exporter peer. */
+  /** Last measured round trip per exporter peer, and the probe that measures it. */
   private readonly rtts = new Map<string, number>()
+  private readonly probes = new Map<string, RoundTripProbe>()
   private nextId = 1
   private readonly timers: NodeJS.Timeout[]
 
@@ -235,6 +235,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer)
+    for (const probe of this.probes.values()) probe.close()
     await Promise.allSettled([...this.attachments.values()].map((a) => a.detach()))
     await Promise.allSettled([...this.forwards.values()].map((f) => f.endpoint.close()))
     await this.node.stop()
@@ -294,24 +295,51 @@ export class Agent {
     return byPeer
   }
 
+  /** Round trip of each exporter's best connection, over a probe stream kept per connection. */
+  private measuring = false
   private async measureRtt(timeoutMs: number): Promise<void> {
-    for (const peerId of this.exporters().keys()) {
-      const peer = peerIdFromString(peerId)
-      if (this.node.getConnections(peer).length === 0) {
-        this.rtts.delete(peerId)
-        continue
+    if (this.measuring) return
+    this.measuring = true
+    try {
+      const peers = this.exporters()
+      for (const [peerId, probe] of this.probes) {
+        if (!peers.has(peerId)) {
+          probe.close()
+          this.probes.delete(peerId)
+          this.rtts.delete(peerId)
+        }
       }
-      try {
-        this.rtts.set(
-          peerId,
-          await this.node.services.ping.ping(peer, { signal: AbortSignal.timeout(timeoutMs) }),
-        )
-      } catch {
-        this.rtts.delete(peerId)
+      for (const peerId of peers.keys()) await this.measurePeer(peerId, timeoutMs)
+      for (const attachment of this.attachments.values()) {
+        attachment.rttMs =
+          attachment.info().state === 'attached' ? this.rtts.get(attachment.peerId) : undefined
       }
+    } finally {
+      this.measuring = false
     }
-    for (const attachment of this.attachments.values()) {
-      attachment.rttMs = attachment.info().state === 'attached' ? this.rtts.get(attachment.peerId) : undefined
+  }
+
+  private async measurePeer(peerId: string, timeoutMs: number): Promise<void> {
+    const best = bestConnection(this.node, peerId)
+    let probe = this.probes.get(peerId)
+    if (probe && probe.connection !== best?.connection) {
+      probe.close()
+      probe = undefined
+    }
+    if (!best) {
+      this.probes.delete(peerId)
+      this.rtts.delete(peerId)
+      return
+    }
+    if (!probe) {
+      probe = new RoundTripProbe(best.connection)
+      this.probes.set(peerId, probe)
+    }
+    try {
+      this.rtts.set(peerId, await probe.measure({ signal: AbortSignal.timeout(timeoutMs) }))
+    } catch (err) {
+      this.log.debug('round trip not measured', { peer: peerId, error: (err as Error).message })
+      this.rtts.delete(peerId)
     }
   }
 

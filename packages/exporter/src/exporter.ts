@@ -8,6 +8,7 @@ import { keepRegistered, type RegistrationHandle, type RegistrationState } from 
 import {
   createTetherNode,
   handleDialBack,
+  handleRoundTrips,
   type Logger,
   silentLogger,
   type TetherNode,
@@ -105,6 +106,8 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
     })
     // Importers on a relayed connection may ask us to dial them directly.
     stopDialBack = await handleDialBack(node, { logger: root })
+    // Importers measure their tunnels' round trip against us (`tether status`).
+    await handleRoundTrips(node)
   } catch (err) {
     await node.stop()
     await server.close()
