@@ -41,6 +41,7 @@ export class RoundTripProbe {
     if (this.busy) throw new NetError('ERR_BAD_CONFIG', 'one round-trip measurement at a time')
     this.busy = true
     try {
+      const fresh = this.stream === undefined
       this.stream ??= this.connection.newStream(ROUND_TRIP_PROTOCOL, {
         runOnLimitedConnection: true,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -51,6 +52,8 @@ export class RoundTripProbe {
           cause: err,
         })
       })
+      // A new stream's first echo also carries protocol negotiation: not a round trip to report.
+      if (fresh) await this.echo(stream, options)
       return await this.echo(stream, options)
     } catch (err) {
       this.close()
