@@ -116,6 +116,16 @@ export async function queryDirectory(
   query: DirectoryQuery,
   options: ExchangeOptions = {},
 ): Promise<DirectoryEntry[]> {
+  return (await searchDirectory(node, hub, query, options)).entries
+}
+
+/** Like queryDirectory, and says whether the hub left matches out to fit its reply. */
+export async function searchDirectory(
+  node: TetherNode,
+  hub: Multiaddr,
+  query: DirectoryQuery,
+  options: ExchangeOptions = {},
+): Promise<{ entries: DirectoryEntry[]; truncated: boolean }> {
   const checked = checkQuery(
     query,
     (field, why) =>
@@ -123,7 +133,7 @@ export async function queryDirectory(
   )
   const response = await exchange(node, hub, { type: 'query', query: checked }, options)
   if (response.type !== 'result') throw unexpected(response, 'query')
-  return [...response.entries]
+  return { entries: [...response.entries], truncated: response.truncated }
 }
 
 export function aborted(signal: AbortSignal): DirectoryError {

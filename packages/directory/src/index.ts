@@ -6,7 +6,7 @@
  */
 export * from './constants.js'
 export * from './errors.js'
-export { type ExchangeOptions, exchange, hubPeerIdOf, queryDirectory } from './exchange.js'
+export { type ExchangeOptions, exchange, hubPeerIdOf, queryDirectory, searchDirectory } from './exchange.js'
 export * from './keep-registered.js'
 export {
   type DirectoryRequest,

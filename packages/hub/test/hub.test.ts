@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import type { Stream } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DirectoryError, keepRegistered, queryDirectory, type RegistrationHandle } from '@tether/directory'
+import {
+  DirectoryError,
+  type ExporterRegistration,
+  keepRegistered,
+  queryDirectory,
+  type RegistrationHandle,
+  searchDirectory,
+} from '@tether/directory'
 import { createTetherNode, type TetherNode, waitForDrain } from '@tether/net'
 import { type Hub, HubError, startHub } from '../src/index.js'
 import { eventually, newKey, recordingLogger, withTimeout } from './helpers.js'
@@ -94,6 +102,32 @@ describe('directory over libp2p', () => {
       'entry gone',
     )
     assert.ok(!h.registry.isRegistered(exporter.peerId))
+  })
+
+  it('says when a result did not fit in one reply (truncated), and returns what fit', async () => {
+    const h = await hub()
+    const big = (i: number): ExporterRegistration => ({
+      name: `lab-${i}`,
+      addresses: ['/ip4/192.0.2.1/tcp/4001'],
+      places: Array.from({ length: 256 }, (_, p) => ({
+        name: `place-${p}`,
+        tags: ['bulk'],
+        parts: [
+          {
+            name: 'board',
+            compatible: ['test,board'],
+            interfaces: [{ kind: 'serial' as const, name: 'console', description: 'x'.repeat(250) }],
+          },
+        ],
+      })),
+    })
+    for (let i = 0; i < 100; i++) h.registry.register(peerIdFromPrivateKey(await newKey()), big(i))
+    const importer = await node()
+    const all = await searchDirectory(importer, h.addresses()[0]!, { tags: ['bulk'] })
+    assert.equal(all.truncated, true)
+    assert.ok(all.entries.length > 0 && all.entries.length < 100, `${all.entries.length} entries fit`)
+    const one = await searchDirectory(importer, h.addresses()[0]!, { exporter: 'lab-7' })
+    assert.deepEqual([one.truncated, one.entries.length], [false, 1])
   })
 
   it('refuses a taken name with ERR_NAME_TAKEN naming the holder', async () => {

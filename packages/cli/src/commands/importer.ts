@@ -243,7 +243,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           .option('json', { type: 'boolean', default: false }),
       async (args) => {
         if (!args.hub) throw new AgentError('ERR_BAD_REQUEST', 'no hub given: pass --hub (or set TETHER_HUB)')
-        const [{ generateKeyPair }, { multiaddr }, { queryDirectory }, { createTetherNode }] =
+        const [{ generateKeyPair }, { multiaddr }, { searchDirectory }, { createTetherNode }] =
           await Promise.all([
             import('@libp2p/crypto/keys'),
             import('@multiformats/multiaddr'),
@@ -256,12 +256,17 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           webSockets: true,
         })
         try {
-          const entries = await queryDirectory(node, multiaddr(args.hub), {
+          const { entries, truncated } = await searchDirectory(node, multiaddr(args.hub), {
             ...(args.query ? { text: args.query } : {}),
             ...(args.tag.length ? { tags: args.tag } : {}),
             ...(args.compatible.length ? { compatible: args.compatible } : {}),
             ...(args.exporter ? { exporter: args.exporter } : {}),
           })
+          if (truncated) {
+            process.stderr.write(
+              'tether: the hub matched more places than fit in one reply; narrow the search\n',
+            )
+          }
           if (args.json) {
             process.stdout.write(`${JSON.stringify(entries)}\n`)
             return
