@@ -273,6 +273,48 @@ describe('unlink', () => {
     )
   })
 
+  test('an unlink that overtakes its submit: no reply until the submit, then RET_UNLINK -ECONNRESET and no RET_SUBMIT', () => {
+    const wire = Wire.attached()
+    const first = wire.submit({ ep: 1, direction: 'in', length: 8 })
+    const late = wire.client.submit({ ep: 1, direction: 'in', length: 8 })
+    const unlink = wire.client.unlink(late.seqnum)!
+    wire.toServer(unlink.bytes)
+    assert.deepEqual(wire.take(), [], 'RET_UNLINK 0 now would make vhci give the URB back too early')
+    wire.toServer(late.bytes)
+    assert.deepEqual(
+      wire.submitted.map((r) => r.seqnum),
+      [first],
+      'the overtaken URB never reaches the backend',
+    )
+    wire.complete(first, { status: 0, data: new Uint8Array(1) })
+    assert.deepEqual(
+      wire
+        .take()
+        .map((e) =>
+          e.type === 'ret-submit'
+            ? `submit:${e.message.seqnum}`
+            : e.type === 'ret-unlink'
+              ? `unlink:${e.target}:${e.message.status}`
+              : e.type,
+        ),
+      [`unlink:${late.seqnum}:${Errno.ECONNRESET}`, `submit:${first}`],
+    )
+    assert.equal(wire.server.pendingCount, 0)
+  })
+
+  test('an unlink of an URB already answered (an older seqnum) still gets RET_UNLINK 0 at once', () => {
+    const wire = Wire.attached()
+    const a = wire.submit({ ep: 1, direction: 'in', length: 8 })
+    const unlink = wire.client.unlink(a)!
+    wire.complete(a, { status: 0, data: new Uint8Array(1) })
+    wire.submit({ ep: 1, direction: 'in', length: 8 })
+    wire.take()
+    wire.toServer(unlink.bytes)
+    const events = wire.take()
+    assert.equal(events.length, 1)
+    assert.equal(events[0]?.type === 'ret-unlink' && events[0].message.status, 0)
+  })
+
   test('cancelling the head releases the URBs queued behind it', () => {
     const wire = Wire.attached()
     const a = wire.submit({ ep: 1, direction: 'in', length: 8 })

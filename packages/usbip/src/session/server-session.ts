@@ -53,6 +53,8 @@ interface PendingUrb {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Unlinks of not-yet-submitted URBs held at most (vhci has at most a few in flight). */
+const MAX_EARLY_UNLINKS = 1024
 
 export class ServerSession {
   private readonly decoder = new ServerDecoder()
@@ -65,6 +67,15 @@ export class ServerSession {
   private readonly pending = new Map<number, PendingUrb>()
   /** Per-endpoint submission order; replies leave in this order (usbipd-win #219). */
   private readonly fifos = new Map<number, number[]>()
+  /** Highest CMD_SUBMIT seqnum seen (vhci numbers a device's submits in increasing order). */
+  private lastSubmitted: number | undefined
+  /**
+   * Unlinks that overtook their submit: vhci's tx thread sends queued unlinks after the submits
+   * it has drained, so an URB queued and unlinked in between has its CMD_UNLINK sent first.
+   * Answering RET_UNLINK 0 at once would make vhci give the URB back and then drop the device
+   * on our RET_SUBMIT ("cannot find a urb of seqnum"). Target seqnum → unlink seqnum.
+   */
+  private readonly earlyUnlinks = new Map<number, number>()
 
   constructor(catalog: DeviceCatalog) {
     this.catalog = catalog
@@ -177,6 +188,14 @@ export class ServerSession {
         seqnum: cmd.seqnum,
       })
     }
+    this.lastSubmitted = cmd.seqnum
+    const earlyUnlink = this.earlyUnlinks.get(cmd.seqnum)
+    if (earlyUnlink !== undefined) {
+      // Unlinked before it reached us: it never runs, and the kernel gets its -ECONNRESET.
+      this.earlyUnlinks.delete(cmd.seqnum)
+      this.sendRetUnlink(earlyUnlink, Errno.ECONNRESET)
+      return
+    }
     const directionIn = cmd.direction === 1
     const fifoKey = cmd.ep === 0 ? 0 : cmd.ep | (directionIn ? 0x80 : 0)
     const request = this.buildRequest(cmd, directionIn)
@@ -257,6 +276,16 @@ export class ServerSession {
   private handleUnlink(cmd: CmdUnlink): void {
     this.checkDevid(cmd.devid)
     const target = this.pending.get(cmd.unlinkSeqnum)
+    if (!target && this.notYetSubmitted(cmd.unlinkSeqnum)) {
+      this.earlyUnlinks.set(cmd.unlinkSeqnum, cmd.seqnum)
+      if (this.earlyUnlinks.size > MAX_EARLY_UNLINKS) {
+        // A peer unlinking URBs it never sends: answer the oldest so the table stays bounded.
+        const [oldest, unlinkSeqnum] = this.earlyUnlinks.entries().next().value as [number, number]
+        this.earlyUnlinks.delete(oldest)
+        this.sendRetUnlink(unlinkSeqnum, 0)
+      }
+      return
+    }
     if (!target || target.unlinkSeqnum !== undefined) {
       // Already answered (or already being unlinked): nothing left to cancel.
       this.sendRetUnlink(cmd.seqnum, 0)
@@ -265,6 +294,13 @@ export class ServerSession {
     target.unlinkSeqnum = cmd.seqnum
     if (!target.result) this.events.push({ type: 'cancel', seqnum: target.seqnum })
     // A completed-but-held result goes out as RET_SUBMIT then RET_UNLINK(0) when its turn comes.
+  }
+
+  /** Seqnums are u32 and wrap: "later" means less than half the space ahead. */
+  private notYetSubmitted(seqnum: number): boolean {
+    if (this.lastSubmitted === undefined) return true
+    const ahead = (seqnum - this.lastSubmitted) >>> 0
+    return ahead !== 0 && ahead < 0x80000000
   }
 
   private checkDevid(devid: number): void {
