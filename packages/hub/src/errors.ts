@@ -1,7 +1,14 @@
 /** One error base for the package, with a stable `code` for `switch`. */
 export type HubErrorCode =
   /** startHub() without `openMode: true`: authorization is not implemented yet. */
-  'ERR_OPEN_MODE_REQUIRED' | 'ERR_BAD_CONFIG'
+  | 'ERR_OPEN_MODE_REQUIRED'
+  | 'ERR_BAD_CONFIG'
+  /** Exporter enrollment: the join token is unknown, already used, or expired. */
+  | 'ERR_JOIN_TOKEN_INVALID'
+  | 'ERR_JOIN_TOKEN_USED'
+  | 'ERR_JOIN_TOKEN_EXPIRED'
+  /** A registration under a name that is bound to another PeerId (or to none). */
+  | 'ERR_NOT_ENROLLED'
 
 export class HubError extends Error {
   readonly code: HubErrorCode

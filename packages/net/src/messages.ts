@@ -62,7 +62,7 @@ export interface TunnelOpen {
 
 /** A USB/IP busid fits SYSFS_BUS_ID_SIZE (32) with its NUL: "1-1", "3-1.4.2". */
 const BUSID = /^[0-9]{1,3}-[0-9]{1,3}(\.[0-9]{1,3}){0,6}$/
-export const MAX_TOKEN_BYTES = 1024
+export const MAX_TOKEN_BYTES = 8 * 1024
 
 export const TunnelOpen: MessageCodec<TunnelOpen> = defineMessage('tether.v1.TunnelOpen', (o) => {
   const busid = o.busid

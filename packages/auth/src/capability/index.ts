@@ -1,0 +1,7 @@
+export { type CapabilityClaims, DEFAULT_MAX_LIFETIME_S, parseClaims } from './claims.js'
+export { type CapabilityCnf, cnfForPeer, type PeerLike } from './cnf.js'
+export { MAX_TOKEN_LENGTH } from './header.js'
+export { hasRight, requireRight } from './require.js'
+export { isRight, RIGHTS, type Right } from './rights.js'
+export { CAPABILITY_TYP, type CapabilityInput, signCapability } from './sign.js'
+export { DEFAULT_CLOCK_TOLERANCE_S, type VerifyCapabilityOptions, verifyCapability } from './verify.js'

@@ -1,0 +1,6 @@
+export type { PublicJwk } from './jwk.js'
+export { type Jwks, MAX_JWKS_KEYS, parseJwks, publicJwks } from './jwks.js'
+export { JwksCache } from './jwks-cache.js'
+export type { KeyResolver } from './resolver.js'
+export { keysToPublish, newestSigningKey } from './rotation.js'
+export { generateSigningKey, loadOrCreateSigningKey, loadSigningKey, type SigningKey } from './signing-key.js'

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { schemaType } from '@tether/net'
+import {
+  type HubRequest,
+  HubRequestCodec,
+  type HubResponse,
+  HubResponseCodec,
+} from '../src/control/messages.js'
+
+const lease = {
+  id: 'l-1',
+  user: 'alice@example.org',
+  exporter: 'lab-1',
+  exporterPeerId: '12D3KooWExample',
+  place: 'rpi-1',
+  parts: ['board'],
+  priority: 5,
+  startsAtMs: 1_800_000_000_000,
+  expiresAtMs: 1_800_003_600_000,
+  renewals: 1,
+}
+const entry = {
+  id: 'q-7',
+  user: 'bob',
+  priority: 0,
+  position: 3,
+  enqueuedAtMs: 1_800_000_000_000,
+  wanted: 'rpi-1',
+}
+
+describe('hub control messages', () => {
+  const requests: HubRequest[] = [
+    {
+      login: 'eyJ.x.y',
+      body: {
+        type: 'reserve',
+        tags: ['arm'],
+        parts: [{ compatible: ['raspberrypi,4-model-b'], interfaces: ['usb', 'serial'] }],
+        priority: 3,
+        leaseMs: 3_600_000,
+        wait: true,
+      },
+    },
+    {
+      login: 't',
+      body: { type: 'reserve', place: 'rpi-1', tags: [], parts: [], priority: 0, leaseMs: 0, wait: false },
+    },
+    { login: 't', body: { type: 'return', id: 'l-1' } },
+    { login: 't', body: { type: 'renew', id: 'l-1', leaseMs: 60_000 } },
+    { login: 't', body: { type: 'capability', leaseId: 'l-1' } },
+    { login: 't', body: { type: 'list', all: true } },
+    { login: 't', body: { type: 'show', id: 'q-7' } },
+    { login: 't', body: { type: 'who', place: 'rpi-1' } },
+    { login: 't', body: { type: 'who' } },
+    { login: 't', body: { type: 'whoami' } },
+    { login: '', body: { type: 'jwks' } },
+    { login: 't', body: { type: 'grant', subject: 'group:lab', tag: 'arm', startsAtMs: 1, endsAtMs: 2 } },
+    { login: 't', body: { type: 'revoke', id: 'g-1', reason: 'done' } },
+    { login: 't', body: { type: 'kick', leaseId: 'l-1', reason: 'needed for a demo' } },
+    { login: 't', body: { type: 'maintenance', place: 'rpi-1', on: true, reason: 'reflashing' } },
+    { login: 't', body: { type: 'join-token', exporter: 'lab-1', validMs: 600_000 } },
+    { login: '', body: { type: 'enroll', joinToken: 'tjt_abc' } },
+  ]
+  for (const request of requests) {
+    it(`request ${request.body.type} round-trips`, () => {
+      assert.deepEqual(HubRequestCodec.decode(HubRequestCodec.encode(request)), request)
+    })
+  }
+
+  const responses: HubResponse[] = [
+    { type: 'lease', lease },
+    { type: 'progress', entry },
+    { type: 'capability', token: 'a.b.c', expiresAtMs: 5 },
+    { type: 'list', leases: [lease], queue: [entry] },
+    { type: 'identity', user: 'alice', roles: ['admin', 'importer'], issuer: 'https://idp', expiresAtMs: 9 },
+    { type: 'jwks', json: '{"keys":[]}' },
+    { type: 'join-token', token: 'tjt_x', expiresAtMs: 3 },
+    { type: 'enrolled', exporter: 'lab-1' },
+    { type: 'done' },
+    { type: 'failure', code: 'ERR_PRIORITY_CAP', message: 'priority 9 is above your cap of 5' },
+  ]
+  for (const response of responses) {
+    it(`response ${response.type} round-trips`, () => {
+      assert.deepEqual(HubResponseCodec.decode(HubResponseCodec.encode(response)), response)
+    })
+  }
+
+  const raw = (o: Record<string, unknown>) => {
+    const t = schemaType('tether.v1.HubRequest')
+    return t.encode(t.fromObject(o)).finish()
+  }
+  it('refuses a request with no body', () => {
+    assert.throws(() => HubRequestCodec.decode(raw({ login: 't' })), { code: 'ERR_BAD_FIELD' })
+  })
+  it('refuses bad names, a grant with both place and tag, and a bad subject', () => {
+    assert.throws(() => HubRequestCodec.decode(raw({ login: 't', return: { id: '../etc' } })), {
+      code: 'ERR_BAD_FIELD',
+    })
+    assert.throws(
+      () =>
+        HubRequestCodec.decode(
+          raw({ login: 't', grant: { subject: 'group:a', place: 'p', tag: 't', ends_at_ms: 2 } }),
+        ),
+      { code: 'ERR_BAD_FIELD', message: /exactly one/ },
+    )
+    assert.throws(
+      () =>
+        HubRequestCodec.decode(raw({ login: 't', grant: { subject: 'root', place: 'p', ends_at_ms: 2 } })),
+      {
+        code: 'ERR_BAD_FIELD',
+      },
+    )
+  })
+  it('refuses an oversized login token and an absurd priority', () => {
+    assert.throws(() => HubRequestCodec.decode(raw({ login: 'x'.repeat(20_000), whoami: {} })), {
+      code: 'ERR_BAD_FIELD',
+    })
+    assert.throws(
+      () => HubRequestCodec.decode(raw({ login: 't', reserve: { place: 'p', priority: 99_999 } })),
+      {
+        code: 'ERR_BAD_FIELD',
+      },
+    )
+  })
+  it('will not encode what it would refuse to decode', () => {
+    assert.throws(() => HubRequestCodec.encode({ login: 't', body: { type: 'return', id: 'a b' } }), {
+      code: 'ERR_BAD_FIELD',
+    })
+  })
+})
