@@ -59,7 +59,7 @@ async function startFabric(topo: Topology): Promise<Fabric> {
   const hub = topo.spawnNode(
     'hub',
     TETHER,
-    ['hub', '--open', '--listen', `/ip4/0.0.0.0/tcp/${HUB_PORT}`],
+    ['hub', '--insecure-open', '--listen', `/ip4/0.0.0.0/tcp/${HUB_PORT}`],
     env('hub'),
   )
   const hubLine = await hub.waitForLine(
@@ -74,7 +74,7 @@ async function startFabric(topo: Topology): Promise<Fabric> {
   const exporter = topo.spawnNode(
     'exporter',
     TETHER,
-    ['export', '--open', '--hub', hubAddress, placesFile],
+    ['export', '--insecure-open', '--hub', hubAddress, placesFile],
     env('exporter'),
   )
   await exporter.waitForLine(/^registered with hub /, 30_000)

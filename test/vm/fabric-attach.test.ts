@@ -54,7 +54,7 @@ describe('tether attach in the guest, through the hub and a tunnel', { timeout: 
     const sha = createHash('sha256').update(image).digest('hex')
 
     const hubPort = await freePort()
-    hub = startTether(['hub', '--open', '--listen', `/ip4/127.0.0.1/tcp/${hubPort}`], env)
+    hub = startTether(['hub', '--insecure-open', '--listen', `/ip4/127.0.0.1/tcp/${hubPort}`], env)
     const hubLine = await hub.waitForLine(
       /^hub listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/(\S+))$/,
       30_000,
@@ -63,7 +63,7 @@ describe('tether attach in the guest, through the hub and a tunnel', { timeout: 
     const exporterPort = await freePort()
     exporterArgs = [
       'export',
-      '--open',
+      '--insecure-open',
       '--hub',
       hubLine[1] as string,
       '--listen',

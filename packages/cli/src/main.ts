@@ -25,6 +25,9 @@ const SYSTEM_ERROR_HINTS: Readonly<Record<string, string>> = {
 /** The packages' typed errors: their message already names the fix. */
 const TETHER_ERRORS = new Set([
   'AgentError',
+  'AuthError',
+  'IdentityError',
+  'ReservationError',
   'VhciError',
   'DirectoryError',
   'ExporterError',

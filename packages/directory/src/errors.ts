@@ -5,6 +5,8 @@
 export type DirectoryErrorCode =
   /** The exporter name is held by another live peer. */
   | 'ERR_NAME_TAKEN'
+  /** The hub does not let this peer register under that name (not enrolled). */
+  | 'ERR_NOT_ADMITTED'
   /** Refresh for a peer the hub holds no registration of. */
   | 'ERR_NOT_REGISTERED'
   /** The hub holds as many registrations as it may. */
@@ -47,6 +49,7 @@ export function isDirectoryError(err: unknown): err is DirectoryError {
 /** Codes a hub may put in a DirectoryFailure; anything else reads as ERR_HUB_ERROR. */
 export const WIRE_ERROR_CODES: readonly DirectoryErrorCode[] = [
   'ERR_NAME_TAKEN',
+  'ERR_NOT_ADMITTED',
   'ERR_NOT_REGISTERED',
   'ERR_DIRECTORY_FULL',
   'ERR_BAD_REGISTRATION',

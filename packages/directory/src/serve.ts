@@ -29,7 +29,7 @@ import {
   encodedEntrySize,
 } from './messages.js'
 import type { DirectoryRegistry } from './registry.js'
-import type { DirectoryEntry } from './types.js'
+import type { DirectoryEntry, ExporterRegistration } from './types.js'
 
 export interface ServeDirectoryOptions {
   readonly logger?: Logger
@@ -39,6 +39,11 @@ export interface ServeDirectoryOptions {
   readonly requestTimeoutMs?: number
   /** Concurrent directory streams per connection (default DEFAULT_MAX_INBOUND_STREAMS). */
   readonly maxInboundStreams?: number
+  /**
+   * Whether `peer` may register `registration` (e.g. the name is enrolled to it); throw a
+   * DirectoryError ERR_NOT_ADMITTED saying why not. Default: everyone may.
+   */
+  readonly admit?: (peer: string, registration: ExporterRegistration) => void
 }
 
 export interface DirectoryService {
@@ -92,6 +97,7 @@ export function serveDirectory(
     try {
       switch (request.type) {
         case 'register': {
+          options.admit?.(peer, request.registration)
           const before = registry.lookup(peer)
           const entry = registry.register(peer, request.registration, connection.remoteAddr.toString())
           if (openConnections(connection.remotePeer).length === 0) {

@@ -1,3 +1,5 @@
+import type { ConfigIssue } from '@tether/config'
+
 /**
  * One error base for the package. `code` is stable for `switch`; the message names the file or
  * option at fault and the fix.
@@ -15,11 +17,7 @@ export type ExporterErrorCode =
   | 'ERR_DEVICE'
 
 /** One problem in a configuration file, at a key path such as `place[1].part[0].name`. */
-export interface ConfigIssue {
-  readonly path: string
-  /** What is wrong and how to fix it. */
-  readonly message: string
-}
+export type { ConfigIssue }
 
 export class ExporterError extends Error {
   readonly code: ExporterErrorCode

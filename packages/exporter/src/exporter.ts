@@ -69,7 +69,7 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
   if ((init.openMode as boolean) !== true) {
     throw new ExporterError(
       'ERR_OPEN_MODE_REQUIRED',
-      'authorization is not implemented yet; pass openMode: true (tether export --open) to run an exporter anyone who can reach it can attach to',
+      'authorization is not implemented yet; pass openMode: true (tether export --insecure-open) to run an exporter anyone who can reach it can attach to',
     )
   }
   const root = init.logger ?? silentLogger

@@ -10,3 +10,6 @@ export const DEFAULT_RESERVATION_TTL_MS = 10 * 60_000
  * exporter's Register request on that same connection.
  */
 export const DEFAULT_RESERVATION_GRACE_MS = 5_000
+
+/** New connections per second the hub accepts from one host (a NAT'd lab or CI farm). */
+export const DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 100

@@ -7,7 +7,9 @@ import type { PrivateKey } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { DirectoryRegistry, type RegistryChange, serveDirectory } from '@tether/directory'
 import { createTetherNode, type Logger, silentLogger, type TetherNode } from '@tether/net'
+import { type Authority, type HubAuthInit, openAuthority } from './authority.js'
 import {
+  DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
   DEFAULT_MAX_RESERVATIONS,
   DEFAULT_RESERVATION_GRACE_MS,
   DEFAULT_RESERVATION_TTL_MS,
@@ -36,9 +38,11 @@ export interface HubInit {
   readonly maxEntries?: number
   /** Sweep interval of expired registrations. */
   readonly expireIntervalMs?: number
+  /** Authorization (hub.toml [auth]): logins, policy, reservations, capability tokens. */
+  readonly auth?: HubAuthInit
   /**
-   * Must be true: authorization is not implemented yet, so anyone who can reach the hub may
-   * register exporters and relay to them.
+   * Without `auth`, must be true: an insecure hub that anyone who can reach may register
+   * exporters with and relay through (it says so loudly).
    */
   readonly openMode?: boolean
 }
@@ -46,20 +50,23 @@ export interface HubInit {
 export interface Hub {
   readonly node: TetherNode
   readonly registry: DirectoryRegistry
+  /** Reservations, enrollment and the capability issuer; undefined in open mode. */
+  readonly authority: Authority | undefined
   /** Addresses to give exporters and importers, each ending in /p2p/<hub peer id>. */
   addresses(): Multiaddr[]
   stop(): Promise<void>
 }
 
 export async function startHub(init: HubInit): Promise<Hub> {
-  if (init.openMode !== true) {
+  if (!init.auth && init.openMode !== true) {
     throw new HubError(
       'ERR_OPEN_MODE_REQUIRED',
-      'hub authorization is not implemented yet; start the hub with openMode: true (`tether hub --open`) ' +
-        'to run an open hub that anyone who can reach it may use',
+      'the hub has no [auth] section (hub.toml) to check who may use it; add one, or run an insecure open hub ' +
+        'that anyone who can reach may use with `tether hub --insecure-open`',
     )
   }
   const log = (init.logger ?? silentLogger).child('hub')
+  const now = init.now ?? Date.now
   const registry = new DirectoryRegistry({
     ...(init.now ? { now: init.now } : {}),
     ...(init.ttlMs !== undefined ? { ttlMs: init.ttlMs } : {}),
@@ -67,9 +74,12 @@ export async function startHub(init: HubInit): Promise<Hub> {
   })
   const graceMs = init.reservationGraceMs ?? DEFAULT_RESERVATION_GRACE_MS
   const gater = createHubGater({ registry, logger: log.child('hub:gate'), graceMs })
-  log.warn(
-    'OPEN MODE: authorization is not implemented; anyone who can reach this hub may register exporters and relay through it',
-  )
+  const authority = init.auth ? openAuthority(init.auth, now, log) : undefined
+  if (!authority) {
+    log.warn(
+      'INSECURE OPEN MODE: no authorization; anyone who can reach this hub may register exporters and relay through it',
+    )
+  }
 
   let node: TetherNode
   try {
@@ -86,9 +96,11 @@ export async function startHub(init: HubInit): Promise<Hub> {
         },
       },
       connectionGater: gater,
+      inboundConnectionsPerHostPerSecond: DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
     })
   } catch (err) {
     gater.close()
+    await authority?.stop()
     throw err
   }
 
@@ -114,13 +126,16 @@ export async function startHub(init: HubInit): Promise<Hub> {
 
   const directory = serveDirectory(node, registry, {
     logger: init.logger ?? silentLogger,
+    ...(authority ? { admit: authority.admit } : {}),
     ...(init.expireIntervalMs !== undefined ? { expireIntervalMs: init.expireIntervalMs } : {}),
   })
   try {
     await directory.ready
+    await authority?.start(node, registry)
   } catch (err) {
     unsubscribe()
     gater.close()
+    await authority?.stop()
     await node.stop()
     throw err
   }
@@ -140,6 +155,7 @@ export async function startHub(init: HubInit): Promise<Hub> {
   return {
     node,
     registry,
+    authority,
     addresses,
     stop() {
       stopped ??= (async () => {
@@ -147,6 +163,7 @@ export async function startHub(init: HubInit): Promise<Hub> {
         relay?.removeEventListener('relay:reservation', onReservation)
         gater.close()
         await directory.stop()
+        await authority?.stop()
         await node.stop()
         log.info('hub stopped')
       })()

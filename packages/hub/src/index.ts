@@ -2,8 +2,13 @@
  * @tether/hub — the rendezvous node: the directory service plus a circuit-relay-v2 relay that
  * serves only registered exporters. Open mode only for now (no authorization).
  */
+
+export * from './authority.js'
 export * from './constants.js'
+export * from './control/client.js'
+export * from './control/constants.js'
 export * from './control/messages.js'
+export * from './control/service.js'
 export * from './enrollment/enrollment.js'
 export * from './errors.js'
 export { createHubGater, type HubGater } from './gater.js'

@@ -62,7 +62,7 @@ function register(exporter: TetherNode, h: Hub, name: string): RegistrationHandl
 }
 
 describe('startHub', () => {
-  it('refuses to start without open mode, and warns loudly in open mode', async () => {
+  it('refuses to start without [auth] or insecure open mode, and warns loudly in open mode', async () => {
     await assert.rejects(startHub({ privateKey: await newKey(), listen: LOOPBACK }), (err: unknown) => {
       assert.ok(err instanceof HubError)
       assert.equal(err.code, 'ERR_OPEN_MODE_REQUIRED')
@@ -70,7 +70,7 @@ describe('startHub', () => {
     })
     const logger = recordingLogger()
     const h = await hub({ logger })
-    assert.ok(logger.lines.some((l) => l.level === 'warn' && l.message.startsWith('OPEN MODE')))
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && l.message.startsWith('INSECURE OPEN MODE')))
     for (const address of h.addresses()) {
       assert.ok(address.toString().endsWith(`/p2p/${h.node.peerId.toString()}`), address.toString())
     }

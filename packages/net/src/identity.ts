@@ -2,12 +2,10 @@
  * A node's persistent libp2p identity: one Ed25519 private key, stored protobuf-marshalled
  * (libp2p's own key format) in a file only its owner may read (mode 0600).
  */
-import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { ConfigFileError, createProtectedFile, readProtectedFile } from '@tether/config'
 import { NetError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 
@@ -51,40 +49,17 @@ export async function loadOrCreateIdentity(
 
 /** Read an existing identity file (same checks as loadOrCreateIdentity, never creates). */
 export async function readIdentity(path: string): Promise<Identity> {
-  let info: Awaited<ReturnType<typeof stat>>
+  let bytes: Uint8Array | undefined
   try {
-    info = await stat(path)
+    bytes = await readProtectedFile(path, { maxBytes: MAX_IDENTITY_FILE })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NetError('ERR_IDENTITY_IO', `identity file ${path} does not exist`, {
-        origin: 'local',
-        details: { path, missing: true },
-        cause: err,
-      })
-    }
-    throw ioError(path, 'stat', err)
+    throw identityFileError(err)
   }
-  if (!info.isFile()) {
-    throw new NetError('ERR_IDENTITY_INVALID', `identity file ${path} is not a regular file; remove it`, {
+  if (bytes === undefined) {
+    throw new NetError('ERR_IDENTITY_IO', `identity file ${path} does not exist`, {
       origin: 'local',
-      details: { path },
+      details: { path, missing: true },
     })
-  }
-  const mode = info.mode & 0o777
-  if ((mode & 0o077) !== 0) {
-    throw new NetError(
-      'ERR_IDENTITY_PERMISSIONS',
-      `identity file ${path} has mode 0${mode.toString(8)}, readable or writable by others; ` +
-        `run \`chmod 600 ${path}\` (and consider the key leaked if others could read it)`,
-      { origin: 'local', details: { path, mode } },
-    )
-  }
-  if (info.size > MAX_IDENTITY_FILE) throw invalidContent(path, `${info.size} bytes is too large`)
-  let bytes: Uint8Array
-  try {
-    bytes = await readFile(path)
-  } catch (err) {
-    throw ioError(path, 'read', err)
   }
   let privateKey: PrivateKey
   try {
@@ -97,46 +72,48 @@ export async function readIdentity(path: string): Promise<Identity> {
 }
 
 /**
- * Write `bytes` to a new file at `path` atomically: a 0600 temp file in the same directory,
- * fsynced, then hard-linked into place (fails rather than clobbers if `path` appeared meanwhile).
- * Returns false when `path` already existed.
+ * Write `bytes` to a new 0600 file at `path` atomically, failing rather than clobbering if `path`
+ * appeared meanwhile. Returns false when `path` already existed.
  */
 async function writeNewIdentityFile(path: string, bytes: Uint8Array): Promise<boolean> {
-  const dir = dirname(path)
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const handle = await open(tmp, 'wx', 0o600)
-    try {
-      await handle.writeFile(bytes)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    try {
-      await link(tmp, path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-      throw err
-    }
-    await syncDir(dir)
-    return true
+    return await createProtectedFile(path, bytes)
   } catch (err) {
-    throw ioError(path, 'write', err)
-  } finally {
-    await unlink(tmp).catch(() => {})
+    throw identityFileError(err)
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined)
-  if (!handle) return
-  try {
-    await handle.sync()
-  } catch {
-    // Some filesystems refuse fsync on directories; the file itself is synced.
-  } finally {
-    await handle.close()
+function identityFileError(err: unknown): unknown {
+  if (!(err instanceof ConfigFileError)) return err
+  const { path } = err
+  switch (err.problem) {
+    case 'not-a-file':
+      return new NetError('ERR_IDENTITY_INVALID', `identity file ${path} is not a regular file; remove it`, {
+        origin: 'local',
+        details: { path },
+      })
+    case 'permissions':
+      return new NetError(
+        'ERR_IDENTITY_PERMISSIONS',
+        `identity file ${path} has mode 0${err.mode!.toString(8)}, readable or writable by others; ` +
+          `run \`${err.fix}\` (and consider the key leaked if others could read it)`,
+        { origin: 'local', details: { path, mode: err.mode } },
+      )
+    case 'owner':
+      return new NetError(
+        'ERR_IDENTITY_PERMISSIONS',
+        `identity file ${path} belongs to uid ${err.uid}, not this process's user; ` +
+          'remove it to have a new identity generated, or run as its owner',
+        { origin: 'local', details: { path, uid: err.uid } },
+      )
+    case 'too-large':
+      return invalidContent(path, `${err.size} bytes is too large`)
+    case 'io':
+      return new NetError(
+        'ERR_IDENTITY_IO',
+        `cannot ${err.action} identity file ${path}: ${err.errno ?? String(err.cause)}`,
+        { origin: 'local', details: { path, errno: err.errno }, cause: err.cause },
+      )
   }
 }
 
@@ -147,13 +124,4 @@ function invalidContent(path: string, why: string, cause?: unknown): NetError {
       'move it away to have a new identity generated (peers will see a new peer id)',
     { origin: 'local', details: { path }, cause },
   )
-}
-
-function ioError(path: string, action: string, cause: unknown): NetError {
-  const code = (cause as NodeJS.ErrnoException).code
-  return new NetError('ERR_IDENTITY_IO', `cannot ${action} identity file ${path}: ${code ?? String(cause)}`, {
-    origin: 'local',
-    details: { path, errno: code },
-    cause,
-  })
 }

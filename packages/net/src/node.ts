@@ -45,6 +45,11 @@ export interface TetherNodeOptions {
   readonly connectionGater?: ConnectionGater
   /** Addresses to announce instead of the listen addresses (port mappings, NAT). */
   readonly announce?: readonly string[]
+  /**
+   * New inbound connections accepted per second from one host (libp2p's default is 5). A hub
+   * raises it: a lab or CI farm behind one NAT opens many at once.
+   */
+  readonly inboundConnectionsPerHostPerSecond?: number
 }
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
@@ -85,6 +90,9 @@ export async function createTetherNode(options: TetherNodeOptions): Promise<Teth
     },
     transports: options.relayClient ? [...transports, circuitRelayTransport()] : transports,
     ...(options.connectionGater ? { connectionGater: options.connectionGater } : {}),
+    ...(options.inboundConnectionsPerHostPerSecond !== undefined
+      ? { connectionManager: { inboundConnectionThreshold: options.inboundConnectionsPerHostPerSecond } }
+      : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({

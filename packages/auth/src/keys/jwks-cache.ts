@@ -29,7 +29,7 @@ export class JwksCache implements KeyResolver {
    * write is refused — whoever can edit it can mint tokens — as is one that fails validation.
    */
   static async open(path: string): Promise<JwksCache> {
-    const text = await readKeyFile(path, WHAT, 0o022, 'chmod go-w')
+    const text = await readKeyFile(path, WHAT, { othersMayRead: true })
     if (text === undefined) return new JwksCache(path, undefined)
     let jwks: Jwks
     try {

@@ -1,131 +1,82 @@
 /**
- * File handling for key material: permission-checked reads, exclusive 0600 creation for secrets,
- * and atomic replacement (temp file + rename) for the JWKS cache. Every failure is ERR_KEY_IO.
+ * File handling for key material, on @tether/config's owner-only files: permission-checked reads,
+ * exclusive 0600 creation for secrets, and atomic replacement (temp file + rename) for the JWKS
+ * cache. Every failure is ERR_KEY_IO.
  */
-import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { ConfigFileError, createProtectedFile, readProtectedFile, replaceProtectedFile } from '@tether/config'
 import { AuthError } from '../errors.js'
 
 /** Far larger than any single JWK or a JWKS of a few rotated keys; a bigger file is not ours. */
 const MAX_KEY_FILE = 64 * 1024
 
 /**
- * Read a key file, or undefined when it does not exist. `forbiddenMode` are the permission bits
- * that make the file untrustworthy: 0o077 for a secret (nobody else may read or write it), 0o022 for
- * public material (nobody else may write it, or they could plant a key).
+ * Read a key file, or undefined when it does not exist. A secret may be read or written by its
+ * owner alone (fix: chmod 600); public material (`othersMayRead`) may be read by anyone but
+ * written by its owner alone (fix: chmod go-w), or others could plant a key.
  */
 export async function readKeyFile(
   path: string,
   what: string,
-  forbiddenMode: number,
-  fix: string,
+  options: { othersMayRead?: boolean } = {},
 ): Promise<string | undefined> {
-  let info: Awaited<ReturnType<typeof stat>>
   try {
-    info = await stat(path)
+    const bytes = await readProtectedFile(path, { ...options, maxBytes: MAX_KEY_FILE })
+    return bytes?.toString('utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw ioError(path, what, 'stat', err)
-  }
-  if (!info.isFile()) {
-    throw new AuthError('ERR_KEY_IO', `${what} ${path} is not a regular file; remove it`, {
-      details: { path },
-    })
-  }
-  const mode = info.mode & 0o777
-  if ((mode & forbiddenMode) !== 0) {
-    throw new AuthError(
-      'ERR_KEY_IO',
-      `${what} ${path} has mode 0${mode.toString(8)}, open to other users; run \`${fix} ${path}\``,
-      { details: { path, mode } },
-    )
-  }
-  if (info.size > MAX_KEY_FILE) {
-    throw new AuthError('ERR_KEY_IO', `${what} ${path} is ${info.size} bytes, too large to be ours`, {
-      details: { path, size: info.size },
-    })
-  }
-  try {
-    return await readFile(path, 'utf8')
-  } catch (err) {
-    throw ioError(path, what, 'read', err)
+    throw keyFileError(err, what)
   }
 }
 
 /**
- * Create `path` with `text`, mode 0600, never clobbering: written to a temp file, fsynced, then
- * hard-linked into place. Returns false when `path` already existed (a concurrent creator won).
+ * Create `path` with `text`, mode 0600, never clobbering. Returns false when `path` already
+ * existed (a concurrent creator won).
  */
 export async function createSecretFile(path: string, text: string, what: string): Promise<boolean> {
-  const dir = dirname(path)
-  const tmp = tempPath(path)
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await writeSynced(tmp, text, 0o600)
-    try {
-      await link(tmp, path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
-      throw err
-    }
-    await syncDir(dir)
-    return true
+    return await createProtectedFile(path, text)
   } catch (err) {
-    throw ioError(path, what, 'write', err)
-  } finally {
-    await unlink(tmp).catch(() => {})
+    throw keyFileError(err, what)
   }
 }
 
 /** Replace `path` atomically: readers see the old content or the new, never a torn file. */
 export async function replaceFile(path: string, text: string, what: string, mode: number): Promise<void> {
-  const dir = dirname(path)
-  const tmp = tempPath(path)
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await writeSynced(tmp, text, mode)
-    await rename(tmp, path)
-    await syncDir(dir)
+    await replaceProtectedFile(path, text, { mode })
   } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw ioError(path, what, 'write', err)
+    throw keyFileError(err, what)
   }
 }
 
-function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-}
-
-async function writeSynced(path: string, text: string, mode: number): Promise<void> {
-  const handle = await open(path, 'wx', mode)
-  try {
-    // The umask may have narrowed `mode`; set it exactly so a 0644 public file stays readable.
-    await handle.chmod(mode)
-    await handle.writeFile(text, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
+function keyFileError(err: unknown, what: string): unknown {
+  if (!(err instanceof ConfigFileError)) return err
+  const { path } = err
+  switch (err.problem) {
+    case 'not-a-file':
+      return new AuthError('ERR_KEY_IO', `${what} ${path} is not a regular file; remove it`, {
+        details: { path },
+      })
+    case 'permissions':
+      return new AuthError(
+        'ERR_KEY_IO',
+        `${what} ${path} has mode 0${err.mode!.toString(8)}, open to other users; run \`${err.fix}\``,
+        { details: { path, mode: err.mode } },
+      )
+    case 'owner':
+      return new AuthError(
+        'ERR_KEY_IO',
+        `${what} ${path} belongs to uid ${err.uid}, not this process's user; remove it or run as its owner`,
+        { details: { path, uid: err.uid } },
+      )
+    case 'too-large':
+      return new AuthError('ERR_KEY_IO', `${what} ${path} is ${err.size} bytes, too large to be ours`, {
+        details: { path, size: err.size },
+      })
+    case 'io':
+      return new AuthError(
+        'ERR_KEY_IO',
+        `cannot ${err.action} ${what} ${path}: ${err.errno ?? String(err.cause)}; check the path and its directory permissions`,
+        { details: { path, errno: err.errno }, cause: err.cause },
+      )
   }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined)
-  if (!handle) return
-  try {
-    await handle.sync()
-  } catch {
-    // Some filesystems refuse fsync on directories; the file itself is synced.
-  } finally {
-    await handle.close()
-  }
-}
-
-function ioError(path: string, what: string, action: string, cause: unknown): AuthError {
-  const errno = (cause as NodeJS.ErrnoException).code
-  return new AuthError(
-    'ERR_KEY_IO',
-    `cannot ${action} ${what} ${path}: ${errno ?? String(cause)}; check the path and its directory permissions`,
-    { details: { path, errno }, cause },
-  )
 }

@@ -72,7 +72,7 @@ export async function loadOrCreateSigningKey(
 }
 
 async function readSigningKeyFile(path: string): Promise<SigningKey | undefined> {
-  const text = await readKeyFile(path, WHAT, 0o077, 'chmod 600')
+  const text = await readKeyFile(path, WHAT)
   if (text === undefined) return undefined
   let parsed: unknown
   try {

@@ -1,5 +1,5 @@
 /** Short human descriptions of rules and grants for refusal messages. */
-import { joinPath } from './fields.js'
+import { joinPath } from '@tether/config'
 import type { ClaimCondition, GrantConfig, RuleConfig } from './schema.js'
 
 /** `rule[1] "lab-a devs"`. */

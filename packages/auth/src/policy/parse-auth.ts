@@ -1,5 +1,5 @@
 /** [auth] and its [[auth.issuer]] entries: the OpenID Connect issuers the hub trusts. */
-import { type IssueList, joinPath, TableReader, type TomlTable } from './fields.js'
+import { type IssueList, joinPath, TableReader, type TomlTable } from '@tether/config'
 import { DEFAULT_USER_CLAIMS, type IssuerConfig } from './schema.js'
 
 const AUTH_KEYS = ['issuer']
@@ -39,14 +39,20 @@ export function readAuth(table: TomlTable, issues: IssueList): IssuerConfig[] {
 function readIssuer(reader: TableReader): IssuerConfig | undefined {
   const before = reader.issues.issues.length
   const url = readIssuerUrl(reader)
-  const clientId = reader.string('client_id', { required: true, maxLength: 255, hint: CLIENT_HINT })
+  const clientId = reader.string('client_id', {
+    nonEmpty: true,
+    required: true,
+    maxLength: 255,
+    hint: CLIENT_HINT,
+  })
   const audience = readAudience(reader)
   const deviceClientId = reader.string('device_client_id', {
+    nonEmpty: true,
     maxLength: 255,
     hint: 'a public client with the device-code grant, e.g. "tether-cli"',
   })
-  const claimUser = reader.string('claim_user', { maxLength: 255, hint: CLAIM_HINT })
-  const groupsClaim = reader.string('groups_claim', { maxLength: 255, hint: CLAIM_HINT })
+  const claimUser = reader.string('claim_user', { nonEmpty: true, maxLength: 255, hint: CLAIM_HINT })
+  const groupsClaim = reader.string('groups_claim', { nonEmpty: true, maxLength: 255, hint: CLAIM_HINT })
   if (reader.issues.issues.length > before || url === undefined || clientId === undefined) return undefined
   return {
     id: reader.path,
@@ -64,7 +70,7 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i
 function readIssuerUrl(reader: TableReader): string | undefined {
   const hint =
     'write the issuer exactly as its tokens carry it in "iss", e.g. "https://idp.example/realms/lab"'
-  const text = reader.string('url', { required: true, maxLength: 1024, hint })
+  const text = reader.string('url', { nonEmpty: true, required: true, maxLength: 1024, hint })
   if (text === undefined) return undefined
   let url: URL
   try {

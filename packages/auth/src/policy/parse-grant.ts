@@ -3,9 +3,9 @@
  * and caps. Keys that the roles make meaningless are errors, so a typo cannot widen or narrow access.
  */
 
+import type { TableReader } from '@tether/config'
 import { RIGHTS, type Right } from '../capability/rights.js'
 import { parseDuration } from './duration.js'
-import type { TableReader } from './fields.js'
 import { type GrantConfig, ROLES, type Role } from './schema.js'
 
 /** Keys read by readGrant (the callers add their own). */

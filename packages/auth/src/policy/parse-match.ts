@@ -5,7 +5,7 @@
  * holds dots (`"https://tether.example/groups"`), exactly as TOML reads it.
  */
 
-import { describeValue, type IssueList, isTable, joinPath, type TomlTable } from './fields.js'
+import { describeValue, type IssueList, isTable, joinPath, type TomlTable } from '@tether/config'
 import type { ClaimCondition, ClaimScalar } from './schema.js'
 
 const MAX_CONDITIONS = 32

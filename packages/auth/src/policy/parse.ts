@@ -3,14 +3,16 @@
  * problem is collected and reported at once, each as `FILE: KEY.PATH: what is wrong; the fix`.
  * The annotated example is packages/auth/test/fixtures/policy/example-hub.toml.
  */
-import { parse as parseToml, TomlError } from 'smol-toml'
+import { type ConfigIssue, formatIssues, IssueList, parseTomlTable, TableReader } from '@tether/config'
 import { AuthError } from '../errors.js'
-import { IssueList, type PolicyIssue, TableReader, type TomlTable } from './fields.js'
 import { deepFreeze } from './freeze.js'
 import { readAuth } from './parse-auth.js'
 import { GRANT_KEYS, readGrant } from './parse-grant.js'
 import { readMatch } from './parse-match.js'
 import type { HubConfig, IssuerConfig, RuleConfig, ServiceAccountConfig } from './schema.js'
+
+/** One problem in hub.toml, at a key path such as `rule[1].max_lease`. */
+export type PolicyIssue = ConfigIssue
 
 export interface ParseHubTomlOptions {
   /**
@@ -35,19 +37,9 @@ const ACCOUNT_NAME_HINT = 'use 1-63 characters a-z 0-9 . _ - starting with a let
  * listing every problem, or ERR_POLICY_NO_AUTH when there is no [auth] and `insecure` is not set.
  */
 export function parseHubToml(text: string, file: string, options: ParseHubTomlOptions = {}): HubConfig {
-  let document: TomlTable
-  try {
-    document = parseToml(text) as TomlTable
-  } catch (err) {
-    if (err instanceof TomlError) {
-      const first = err.message.split('\n')[0] ?? err.message
-      throw policyError(file, [
-        { path: `line ${err.line}, column ${err.column}`, message: `not valid TOML: ${first}` },
-      ])
-    }
-    throw err
-  }
   const issues = new IssueList()
+  const document = parseTomlTable(text, issues)
+  if (!document) throw policyError(file, issues.issues)
   const top = new TableReader(document, '', issues, TOP_KEYS)
   const authTable = top.subTable('auth')
   const issuers = authTable ? readAuth(authTable, issues) : []
@@ -78,14 +70,15 @@ export function parseHubToml(text: string, file: string, options: ParseHubTomlOp
 }
 
 function policyError(file: string, issues: readonly PolicyIssue[]): AuthError {
-  const lines = issues.map((i) => `${file}: ${i.path}: ${i.message}`)
-  const head =
-    issues.length === 1 ? lines[0]! : `${file}: ${issues.length} problems:\n  ${lines.join('\n  ')}`
-  return new AuthError('ERR_POLICY_CONFIG', head, { details: { file, issues } })
+  return new AuthError('ERR_POLICY_CONFIG', formatIssues(file, issues), { details: { file, issues } })
 }
 
 function readLabel(reader: TableReader): string | undefined {
-  return reader.string('name', { maxLength: LABEL_MAX, hint: 'a short label shown in messages' })
+  return reader.string('name', {
+    nonEmpty: true,
+    maxLength: LABEL_MAX,
+    hint: 'a short label shown in messages',
+  })
 }
 
 function readRules(top: TableReader): RuleConfig[] {
@@ -106,8 +99,14 @@ function readServiceAccounts(top: TableReader, issuers: readonly IssuerConfig[])
   const clients = new Map<string, string>()
   for (const { table, path } of top.tables('service_account', MAX_SERVICE_ACCOUNTS)) {
     const reader = new TableReader(table, path, top.issues, SERVICE_ACCOUNT_KEYS)
-    const name = reader.string('name', { required: true, pattern: ACCOUNT_NAME, hint: ACCOUNT_NAME_HINT })
+    const name = reader.string('name', {
+      nonEmpty: true,
+      required: true,
+      pattern: ACCOUNT_NAME,
+      hint: ACCOUNT_NAME_HINT,
+    })
     const clientId = reader.string('client_id', {
+      nonEmpty: true,
       required: true,
       maxLength: 255,
       hint: 'the CI client (client-credentials grant) registered with the identity provider',
@@ -142,7 +141,7 @@ function readServiceAccounts(top: TableReader, issuers: readonly IssuerConfig[])
 
 /** `issuer` must be the url of an [[auth.issuer]]; it may be left out when there is just one. */
 function resolveIssuer(reader: TableReader, issuers: readonly IssuerConfig[]): IssuerConfig | undefined {
-  const url = reader.string('issuer', { maxLength: 1024 })
+  const url = reader.string('issuer', { nonEmpty: true, maxLength: 1024 })
   const known = issuers.map((i) => JSON.stringify(i.url)).join(', ')
   if (url === undefined) {
     if (reader.has('issuer')) return undefined

@@ -18,7 +18,7 @@ import { untilStopSignal } from '../stop-signal.js'
 import type { ExportArgs } from './export.js'
 
 const OPEN_REQUIRED =
-  'authorization is not implemented yet: pass --open to run an exporter that anyone who can reach it ' +
+  'authorization is not implemented yet: pass --insecure-open to run an exporter that anyone who can reach it ' +
   'can attach to (use it only on a network you trust)'
 
 export async function runExport(args: ExportArgs, makeLogger: () => Logger): Promise<void> {
@@ -68,7 +68,7 @@ async function loadConfig(file: string): Promise<ExporterConfig> {
 }
 
 async function run(args: ExportArgs, config: ExporterConfig, log: Logger, out: Out): Promise<void> {
-  if (!args.open) throw new CliUsageError(OPEN_REQUIRED)
+  if (!args.insecureOpen) throw new CliUsageError(OPEN_REQUIRED)
   const hubText = args.hub ?? config.hub?.address
   if (hubText === undefined) {
     throw new CliUsageError(

@@ -8,7 +8,7 @@ export interface ExportArgs {
   listen: string[] | undefined
   announce: string[] | undefined
   identity: string | undefined
-  open: boolean
+  insecureOpen: boolean
   json: boolean
   check: boolean
 }
@@ -39,7 +39,7 @@ export function exportCommand(cli: Argv, makeLogger: () => Logger) {
           describe:
             'Identity key file (default [network] identity, else $XDG_STATE_HOME/tether/exporter.key)',
         })
-        .option('open', {
+        .option('insecure-open', {
           type: 'boolean',
           default: false,
           describe: 'Required for now: run without authorization (anyone who can reach it can attach)',
@@ -52,7 +52,7 @@ export function exportCommand(cli: Argv, makeLogger: () => Logger) {
         })
         .example('$0 export --check places.toml', 'validate places.toml')
         .example(
-          '$0 export --open --hub /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW... places.toml',
+          '$0 export --insecure-open --hub /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW... places.toml',
           'run the exporter',
         ),
     async (args) => (await import('./export-run.js')).runExport(args, makeLogger),

@@ -1,16 +1,19 @@
 /** `tether hub`: run the rendezvous hub (directory + gated relay). Open mode only for now. */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
+import { CliUsageError } from '../address.js'
 import { untilStopSignal } from '../stop-signal.js'
 
 export interface HubArgs {
   listen: string[]
   identity: string
   announce: string[]
-  open: boolean
+  config: string | undefined
+  state: string
+  insecureOpen: boolean
   json: boolean
 }
 
@@ -18,12 +21,17 @@ export const DEFAULT_HUB_LISTEN = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/40
 
 /** $XDG_STATE_HOME/tether/hub.key, or ~/.local/state/tether/hub.key. */
 export function defaultHubIdentityPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(defaultHubStateDir(env), '..', 'hub.key')
+}
+
+/** Where the hub keeps its database and token signing key: $XDG_STATE_HOME/tether/hub/. */
+export function defaultHubStateDir(env: NodeJS.ProcessEnv = process.env): string {
   const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state')
-  return join(state, 'tether', 'hub.key')
+  return join(state, 'tether', 'hub')
 }
 
 const NO_AUTH =
-  'tether hub: authorization is not implemented yet; pass --open to run an open hub that anyone who can reach it may use'
+  'tether hub: give the hub a hub.toml with an [auth] section (--config FILE), or pass --insecure-open to run an open hub that anyone who can reach it may use'
 
 export function hubCommand(cli: Argv, makeLogger: () => Logger) {
   return cli.command<HubArgs>(
@@ -49,29 +57,45 @@ export function hubCommand(cli: Argv, makeLogger: () => Logger) {
           default: [] as string[],
           describe: 'Extra multiaddr to announce (a public address or port mapping), repeatable',
         })
-        .option('open', {
+        .option('config', {
+          type: 'string',
+          default: process.env.TETHER_HUB_CONFIG,
+          describe: 'hub.toml: trusted OIDC issuers and the access rules (default $TETHER_HUB_CONFIG)',
+        })
+        .option('state', {
+          type: 'string',
+          default: defaultHubStateDir(),
+          describe: 'Directory of the reservation database and the token signing key',
+        })
+        .option('insecure-open', {
           type: 'boolean',
           default: false,
-          describe: 'Run an open hub: anyone who can reach it may register and relay (required for now)',
+          describe:
+            'Without [auth]: an insecure hub that anyone who can reach may register with and relay through',
         })
         .option('json', {
           type: 'boolean',
           default: false,
           describe: 'Print the peer id and addresses as one JSON line',
         })
-        .example('$0 hub --open', 'an open hub on TCP 4001 and WebSockets 4002'),
+        .example('$0 hub --config /etc/tether/hub.toml', 'a hub on TCP 4001 and WebSockets 4002')
+        .example('$0 hub --insecure-open', 'an open hub for a demo on a trusted network'),
     async (args) => {
-      if (!args.open) {
+      if (!args.config && !args.insecureOpen) {
         process.stderr.write(`${NO_AUTH}\n`)
         process.exitCode = 2
         return
       }
       // Loaded here, not at the top: libp2p is slow to load and most commands never need it.
-      const [{ startHub }, { isNetError, loadOrCreateIdentity }] = await Promise.all([
+      const [{ startHub }, { isNetError, loadOrCreateIdentity }, auth] = await Promise.all([
         import('@tether/hub'),
         import('@tether/net'),
+        import('@tether/auth'),
       ])
       const log = makeLogger()
+      const policy = args.config
+        ? auth.parseHubToml(await readConfig(args.config), args.config, { insecure: args.insecureOpen })
+        : undefined
       await mkdir(dirname(args.identity), { recursive: true, mode: 0o700 })
       let identity: Awaited<ReturnType<typeof loadOrCreateIdentity>>
       try {
@@ -82,24 +106,43 @@ export function hubCommand(cli: Argv, makeLogger: () => Logger) {
         process.exitCode = 1
         return
       }
+      let authInit: Parameters<typeof startHub>[0]['auth']
+      if (policy?.mode === 'auth') {
+        await mkdir(args.state, { recursive: true, mode: 0o700 })
+        const { key, created } = await auth.loadOrCreateSigningKey(join(args.state, 'signing-key.jwk'))
+        if (created) log.info('created the capability signing key', { kid: key.kid, state: args.state })
+        authInit = { policy, database: join(args.state, 'hub.db'), signingKeys: [key] }
+      }
       const hub = await startHub({
         privateKey: identity.privateKey,
         listen: args.listen,
         ...(args.announce.length > 0 ? { announce: args.announce } : {}),
         logger: log,
-        openMode: true,
+        ...(authInit ? { auth: authInit } : { openMode: true }),
       })
       const addresses = hub.addresses().map((a) => a.toString())
       if (args.json) {
         process.stdout.write(`${JSON.stringify({ peerId: hub.node.peerId.toString(), addresses })}\n`)
       } else {
-        process.stdout.write(
-          '*** OPEN MODE: no authorization; anyone who can reach this hub may register exporters and relay through it ***\n',
-        )
+        if (!authInit) {
+          process.stdout.write(
+            '*** INSECURE OPEN MODE: no authorization; anyone who can reach this hub may register exporters and relay through it ***\n',
+          )
+        }
         for (const address of addresses) process.stdout.write(`hub listening on ${address}\n`)
       }
       await untilStopSignal(log)
       await hub.stop()
     },
   )
+}
+
+async function readConfig(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new CliUsageError(
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err}); give the path of your hub.toml`,
+    )
+  }
 }

@@ -26,7 +26,14 @@
 import { homedir, hostname } from 'node:os'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { parse as parseToml, TomlError } from 'smol-toml'
+import {
+  formatIssues,
+  IssueList,
+  parseTomlTable,
+  type StringArrayRule,
+  TableReader,
+  type TomlTable,
+} from '@tether/config'
 import {
   COMPATIBLE_PATTERN,
   DEFAULT_LISTEN,
@@ -44,7 +51,6 @@ import {
   NAME_PATTERN,
 } from '../constants.js'
 import { type ConfigIssue, ExporterError } from '../errors.js'
-import { IssueList, TableReader, type TomlTable } from './fields.js'
 import type {
   ExporterConfig,
   HubConfig,
@@ -99,19 +105,9 @@ const INTERFACE_KEYS = [
  */
 export function parsePlacesToml(text: string, fileName: string, options: ParseOptions = {}): ExporterConfig {
   const file = resolve(fileName)
-  let document: TomlTable
-  try {
-    document = parseToml(text) as TomlTable
-  } catch (err) {
-    if (err instanceof TomlError) {
-      const first = err.message.split('\n')[0] ?? err.message
-      throw configError(file, [
-        { path: `line ${err.line}, column ${err.column}`, message: `not valid TOML: ${first}` },
-      ])
-    }
-    throw err
-  }
   const issues = new IssueList()
+  const document = parseTomlTable(text, issues)
+  if (!document) throw configError(file, issues.issues)
   const context: Context = { dir: dirname(file), home: options.homedir ?? homedir(), issues, usbCount: 0 }
   const top = new TableReader(document, '', issues, TOP_KEYS)
   const name =
@@ -142,10 +138,16 @@ interface Context {
 }
 
 function configError(file: string, issues: readonly ConfigIssue[]): ExporterError {
-  const lines = issues.map((i) => `${file}: ${i.path}: ${i.message}`)
-  const head =
-    issues.length === 1 ? lines[0]! : `${file}: ${issues.length} problems:\n  ${lines.join('\n  ')}`
-  return new ExporterError('ERR_CONFIG', head, { issues, details: { file } })
+  return new ExporterError('ERR_CONFIG', formatIssues(file, issues), { issues, details: { file } })
+}
+
+/** Distinct strings each matching `pattern`. */
+function matching(max: number, pattern: RegExp, hint: string, example: string): StringArrayRule {
+  return {
+    max,
+    example,
+    check: (item) => (pattern.test(item) ? undefined : `${JSON.stringify(item)} is not allowed; ${hint}`),
+  }
 }
 
 function defaultName(options: ParseOptions, top: TableReader): string {
@@ -171,11 +173,13 @@ function readHub(top: TableReader): HubConfig | undefined {
 function readNetwork(top: TableReader, context: Context): NetworkConfig {
   const table = top.subTable('network') ?? {}
   const network = new TableReader(table, 'network', top.issues, NETWORK_KEYS)
-  const rule = { max: MAX_CONFIGURED_ADDRESSES, pattern: MULTIADDR, hint: MULTIADDR_HINT }
-  const listen = checkMultiaddrs(network, 'listen', network.stringArray('listen', rule)) ?? [
+  const rule = (key: string) =>
+    matching(MAX_CONFIGURED_ADDRESSES, MULTIADDR, MULTIADDR_HINT, `${key} = ["/ip4/0.0.0.0/tcp/4002"]`)
+  const listen = checkMultiaddrs(network, 'listen', network.stringArray('listen', rule('listen'))) ?? [
     ...DEFAULT_LISTEN,
   ]
-  const announce = checkMultiaddrs(network, 'announce', network.stringArray('announce', rule)) ?? []
+  const announce =
+    checkMultiaddrs(network, 'announce', network.stringArray('announce', rule('announce'))) ?? []
   if (listen.length + announce.length > MAX_CONFIGURED_ADDRESSES) {
     top.issues.add(
       'network',
@@ -200,7 +204,8 @@ function readPlaces(top: TableReader, context: Context): PlaceConfig[] {
     const place = new TableReader(table, path, top.issues, PLACE_KEYS)
     const name = place.string('name', { required: true, pattern: NAME_PATTERN, hint: NAME_HINT })
     unique(names, name, place.at('name'), 'place', 'in this file', top.issues)
-    const tags = place.stringArray('tags', { max: MAX_TAGS, pattern: NAME_PATTERN, hint: NAME_HINT }) ?? []
+    const tags =
+      place.stringArray('tags', matching(MAX_TAGS, NAME_PATTERN, NAME_HINT, 'tags = ["rpi4"]')) ?? []
     const partEntries = place.tables('part', MAX_PARTS_PER_PLACE)
     if (partEntries.length === 0 && isEmptyOrMissing(place, 'part')) {
       top.issues.add(place.at('part'), `place has no parts; add a [[place.part]] after this [[place]]`)
@@ -221,11 +226,10 @@ function readPart(table: TomlTable, path: string, context: Context): PartConfig 
   const part = new TableReader(table, path, context.issues, PART_KEYS)
   const name = part.string('name', { required: true, pattern: NAME_PATTERN, hint: NAME_HINT })
   const compatible =
-    part.stringArray('compatible', {
-      max: MAX_COMPATIBLE,
-      pattern: COMPATIBLE_PATTERN,
-      hint: COMPATIBLE_HINT,
-    }) ?? []
+    part.stringArray(
+      'compatible',
+      matching(MAX_COMPATIBLE, COMPATIBLE_PATTERN, COMPATIBLE_HINT, 'compatible = ["raspberrypi,4-model-b"]'),
+    ) ?? []
   const entries = part.tables('interface', MAX_INTERFACES_PER_PART)
   if (entries.length === 0 && isEmptyOrMissing(part, 'interface')) {
     context.issues.add(

@@ -54,6 +54,21 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_user ON audit (user, seq);
   CREATE INDEX audit_place ON audit (place, seq);
   `,
+  // Exporter enrollment (packages/hub/src/enrollment): join tokens by hash, and name → PeerId.
+  `
+  CREATE TABLE join_tokens (
+    hash TEXT PRIMARY KEY,
+    exporter TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE exporter_bindings (
+    exporter TEXT PRIMARY KEY,
+    peer_id TEXT NOT NULL,
+    bound_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

@@ -1,7 +1,6 @@
-import { constants } from 'node:fs'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
+import { ConfigFileError, octalMode, readProtectedFile, replaceProtectedFile } from '@tether/config'
 import type { Credentials } from '../credentials.js'
 import { describe, IdentityError } from '../errors.js'
 import { parseCredentials } from './parse.js'
@@ -26,64 +25,64 @@ function storeError(path: string, what: string, err?: unknown): IdentityError {
 }
 
 async function readEntries(path: string): Promise<Record<string, unknown>> {
-  let handle: Awaited<ReturnType<typeof open>>
+  let bytes: Buffer | undefined
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    bytes = await readProtectedFile(path, { followSymlinks: false })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
-    throw storeError(path, `cannot be read (${describe(err)}); check its ownership and permissions`, err)
+    throw fileError(err)
   }
+  if (bytes === undefined) return {}
+  let parsed: Partial<FileShape>
   try {
-    const st = await handle.stat()
-    if (!st.isFile()) throw storeError(path, 'is not a regular file; remove it and run tether login again')
-    if (st.mode & 0o077) {
-      const mode = (st.mode & 0o777).toString(8).padStart(4, '0')
-      throw storeError(
-        path,
-        `has mode ${mode}, so others can read your tokens; run chmod 600 ${path}, then tether logout and tether login to replace tokens that may have leaked`,
-      )
-    }
-    if (process.getuid && st.uid !== process.getuid()) {
-      throw storeError(path, `belongs to uid ${st.uid}, not you; remove it and run tether login again`)
-    }
-    const text = await handle.readFile('utf8')
-    let parsed: Partial<FileShape>
-    try {
-      parsed = JSON.parse(text) as Partial<FileShape>
-    } catch (err) {
-      throw storeError(path, 'is not valid JSON; remove it and run tether login again', err)
-    }
-    if (parsed.version !== 1 || typeof parsed.entries !== 'object' || parsed.entries === null) {
-      throw storeError(
-        path,
-        'is not a tether credentials file this version understands; remove it and run tether login again',
-      )
-    }
-    return parsed.entries
-  } finally {
-    await handle.close()
+    parsed = JSON.parse(bytes.toString('utf8')) as Partial<FileShape>
+  } catch (err) {
+    throw storeError(path, 'is not valid JSON; remove it and run tether login again', err)
   }
+  if (parsed.version !== 1 || typeof parsed.entries !== 'object' || parsed.entries === null) {
+    throw storeError(
+      path,
+      'is not a tether credentials file this version understands; remove it and run tether login again',
+    )
+  }
+  return parsed.entries
 }
 
 async function writeEntries(path: string, entries: Record<string, unknown>): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`
+  const text = `${JSON.stringify({ version: 1, entries } satisfies FileShape, null, 2)}\n`
   try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-    const handle = await open(tmp, 'wx', 0o600)
-    try {
-      await handle.writeFile(`${JSON.stringify({ version: 1, entries } satisfies FileShape, null, 2)}\n`)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(tmp, path)
+    await replaceProtectedFile(path, text)
   } catch (err) {
-    await rm(tmp, { force: true })
-    throw storeError(
-      path,
-      `cannot be written (${describe(err)}); check the directory is yours and writable`,
-      err,
-    )
+    throw fileError(err)
+  }
+}
+
+function fileError(err: unknown): unknown {
+  if (!(err instanceof ConfigFileError)) return err
+  const { path } = err
+  switch (err.problem) {
+    case 'not-a-file':
+      return storeError(path, 'is not a regular file; remove it and run tether login again')
+    case 'permissions':
+      return storeError(
+        path,
+        `has mode ${octalMode(err.mode!)}, so others can read your tokens; run ${err.fix}, then tether logout and tether login to replace tokens that may have leaked`,
+      )
+    case 'owner':
+      return storeError(path, `belongs to uid ${err.uid}, not you; remove it and run tether login again`)
+    case 'too-large':
+    case 'io':
+      if (err.action === 'write') {
+        return storeError(
+          path,
+          `cannot be written (${describe(err.cause)}); check the directory is yours and writable`,
+          err.cause,
+        )
+      }
+      return storeError(
+        path,
+        `cannot be read (${describe(err.cause ?? err)}); check its ownership and permissions`,
+        err.cause ?? err,
+      )
   }
 }
 

@@ -2,28 +2,32 @@
  * Reading an untyped TOML table into typed values while collecting every problem with its key
  * path (`rule[2].match.groups`) instead of stopping at the first. Pure: no I/O.
  */
-
-/** One problem in hub.toml, at a key path such as `rule[1].max_lease`. */
-export interface PolicyIssue {
-  readonly path: string
-  /** What is wrong and how to fix it. */
-  readonly message: string
-}
-
-export class IssueList {
-  readonly issues: PolicyIssue[] = []
-
-  add(path: string, message: string): void {
-    this.issues.push({ path, message })
-  }
-}
+import { parse as parseToml, TomlError } from 'smol-toml'
+import type { IssueList } from './issues.js'
+import { closestMatch } from './suggest.js'
 
 export type TomlTable = Readonly<Record<string, unknown>>
+
+/**
+ * Parse TOML text into its top-level table. A syntax error is added to `issues` at
+ * `line L, column C` and the result is undefined.
+ */
+export function parseTomlTable(text: string, issues: IssueList): TomlTable | undefined {
+  try {
+    return parseToml(text) as TomlTable
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err
+    const first = err.message.split('\n')[0] ?? err.message
+    issues.add(`line ${err.line}, column ${err.column}`, `not valid TOML: ${first}`)
+    return undefined
+  }
+}
 
 export function isTable(value: unknown): value is TomlTable {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
 }
 
+/** A value as a message names it: `an array`, `a table`, `string "x"`, `number 7`. */
 export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   if (value instanceof Date) return 'a date'
@@ -40,7 +44,29 @@ export function joinPath(parent: string, key: string): string {
   return parent ? `${parent}.${part}` : part
 }
 
-/** A table at a key path; reports keys it does not know, with the known ones as the fix. */
+export interface StringRule {
+  /** Report a missing key (`is missing; add key = "..."`). */
+  readonly required?: boolean
+  /** Refuse "" (`is empty`); otherwise an empty string is a value like any other. */
+  readonly nonEmpty?: boolean
+  readonly maxLength?: number
+  readonly pattern?: RegExp
+  /** Appended to the problem: what a valid value looks like. */
+  readonly hint?: string
+}
+
+export interface StringArrayRule {
+  readonly max: number
+  /** A problem with one element, or undefined when it is fine. */
+  readonly check: (item: string) => string | undefined
+  /** A valid setting, shown when the value is not an array: `roles = ["importer"]`. */
+  readonly example: string
+}
+
+/**
+ * A table at a key path. Reports the keys it does not know, with the known ones as the fix (and
+ * the likely intended one when a key is a near miss).
+ */
 export class TableReader {
   constructor(
     readonly table: TomlTable,
@@ -50,7 +76,7 @@ export class TableReader {
   ) {
     for (const key of Object.keys(table)) {
       if (!known.includes(key)) {
-        const near = closest(key, known)
+        const near = closestMatch(key, known)
         const hint = near === undefined ? '' : `did you mean ${near}? `
         this.issues.add(this.at(key), `unknown key; ${hint}known keys here: ${known.join(', ')}`)
       }
@@ -65,10 +91,7 @@ export class TableReader {
     return this.table[key] !== undefined
   }
 
-  string(
-    key: string,
-    rule: { required?: boolean; pattern?: RegExp; hint?: string; maxLength?: number } = {},
-  ): string | undefined {
+  string(key: string, rule: StringRule = {}): string | undefined {
     const value = this.table[key]
     if (value === undefined) {
       if (rule.required) this.issues.add(this.at(key), `is missing; add ${key} = "..."${hintOf(rule.hint)}`)
@@ -78,7 +101,7 @@ export class TableReader {
       this.issues.add(this.at(key), `must be a string, not ${describeValue(value)}${hintOf(rule.hint)}`)
       return undefined
     }
-    if (value.length === 0) {
+    if (rule.nonEmpty && value.length === 0) {
       this.issues.add(this.at(key), `is empty${hintOf(rule.hint)}`)
       return undefined
     }
@@ -93,14 +116,27 @@ export class TableReader {
     return value
   }
 
+  /** One of `choices`; `fallback` when absent (absent without a fallback is reported). */
+  choice<T extends string>(key: string, choices: readonly T[], fallback?: T): T | undefined {
+    const value = this.table[key]
+    if (value === undefined) {
+      if (fallback === undefined) {
+        this.issues.add(this.at(key), `is missing; add ${key} = "${choices[0]}" (one of ${quoted(choices)})`)
+      }
+      return fallback
+    }
+    if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+      this.issues.add(this.at(key), `${describeValue(value)} is not one of ${quoted(choices)}`)
+      return undefined
+    }
+    return value as T
+  }
+
   /**
-   * An array of distinct strings, each checked by `check` (which returns a problem or undefined).
-   * undefined when absent or broken (reported).
+   * An array of distinct strings, each checked by `rule.check`. undefined when absent or when
+   * anything in it is wrong (each element's problem is reported at `key[i]`).
    */
-  stringArray(
-    key: string,
-    rule: { max: number; check: (item: string) => string | undefined; example: string },
-  ): string[] | undefined {
+  stringArray(key: string, rule: StringArrayRule): string[] | undefined {
     const value = this.table[key]
     if (value === undefined) return undefined
     if (!Array.isArray(value)) {
@@ -117,8 +153,7 @@ export class TableReader {
     const out: string[] = []
     const seen = new Set<string>()
     let broken = false
-    value.forEach((item, index) => {
-      const path = `${this.at(key)}[${index}]`
+    value.forEach((item: unknown, index) => {
       const problem =
         typeof item !== 'string'
           ? `must be a string, not ${describeValue(item)}`
@@ -126,7 +161,7 @@ export class TableReader {
             ? `${JSON.stringify(item)} is listed twice; remove one`
             : rule.check(item)
       if (problem !== undefined || typeof item !== 'string') {
-        this.issues.add(path, problem ?? 'must be a string')
+        this.issues.add(`${this.at(key)}[${index}]`, problem ?? 'must be a string')
         broken = true
         return
       }
@@ -149,6 +184,16 @@ export class TableReader {
     return value
   }
 
+  boolean(key: string): boolean | undefined {
+    const value = this.table[key]
+    if (value === undefined) return undefined
+    if (typeof value !== 'boolean') {
+      this.issues.add(this.at(key), `must be true or false, not ${describeValue(value)}`)
+      return undefined
+    }
+    return value
+  }
+
   /** A sub-table ([auth]); undefined when absent or not a table (reported). */
   subTable(key: string): TomlTable | undefined {
     const value = this.table[key]
@@ -160,15 +205,13 @@ export class TableReader {
     return value
   }
 
-  /** An array of tables ([[rule]]), each with its indexed path `key[i]`. */
+  /** An array of tables ([[rule]]), each with its indexed path `key[i]`; at most `max`. */
   tables(key: string, max: number): { table: TomlTable; path: string }[] {
     const value = this.table[key]
     if (value === undefined) return []
+    const shape = `[[${this.at(key)}]]`
     if (!Array.isArray(value)) {
-      this.issues.add(
-        this.at(key),
-        `must be an array of tables ([[${this.at(key)}]]), not ${describeValue(value)}`,
-      )
+      this.issues.add(this.at(key), `must be an array of tables (${shape}), not ${describeValue(value)}`)
       return []
     }
     if (value.length > max) {
@@ -176,10 +219,10 @@ export class TableReader {
       return []
     }
     const out: { table: TomlTable; path: string }[] = []
-    value.forEach((item, index) => {
+    value.forEach((item: unknown, index) => {
       const path = `${this.at(key)}[${index}]`
       if (isTable(item)) out.push({ table: item, path })
-      else this.issues.add(path, `must be a table ([[${this.at(key)}]]), not ${describeValue(item)}`)
+      else this.issues.add(path, `must be a table (${shape}), not ${describeValue(item)}`)
     })
     return out
   }
@@ -189,31 +232,6 @@ function hintOf(hint: string | undefined): string {
   return hint ? `; ${hint}` : ''
 }
 
-/** The known key within two edits of `key` (a likely typo), if exactly one is closest. */
-function closest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = 3
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate)
-    if (distance < bestDistance) {
-      best = candidate
-      bestDistance = distance
-    } else if (distance === bestDistance) {
-      best = undefined
-    }
-  }
-  return best
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + cost))
-    }
-    row = next
-  }
-  return row[b.length]!
+function quoted(choices: readonly string[]): string {
+  return choices.map((c) => `"${c}"`).join(', ')
 }

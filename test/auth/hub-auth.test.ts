@@ -1,0 +1,315 @@
+/**
+ * The hub with [auth], against a real OpenID Provider (test/lib/idp.ts) whose ID tokens come from
+ * logins through a real browser: claims → roles (a list claim lacking a required value must not
+ * match), exporter enrollment with one-time join tokens, reservations with policy caps, the wait
+ * queue surviving a hub restart in order, and capability tokens bound to the asking peer (a token
+ * replayed by another peer is refused by the exporter-side check).
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { generateSigningKey, JwksCache, parseHubToml, type SigningKey, verifyCapability } from '@tether/auth'
+import { keepRegistered, type RegistrationHandle } from '@tether/directory'
+import { callHub, type Hub, type HubRequest, HubRequestError, startHub } from '@tether/hub'
+import { loginWithBrowser } from '@tether/identity'
+import { createTetherNode, type TetherNode } from '@tether/net'
+import type { Browser } from 'playwright-core'
+import { type Idp, startIdp } from '../lib/idp.js'
+import { launchChromium, loopbackPage, signInAndConsent } from '../login/browser.js'
+
+const hubToml = (issuer: string) => `
+[auth]
+[[auth.issuer]]
+url = "${issuer}"
+client_id = "tether-cli"
+
+[[rule]]
+name = "board admins"
+match = { groups = ["board-admins"] }
+roles = ["admin"]
+
+[[rule]]
+name = "lab-a developers"
+match = { groups = ["lab-a"] }
+roles = ["importer"]
+tags = ["lab-a"]
+max_priority = 5
+max_lease = "1h"
+
+[[rule]]
+name = "needs both groups"
+match = { groups = ["lab-a", "release"] }
+roles = ["importer"]
+places = ["*"]
+max_priority = 100
+`
+
+async function loginAs(idp: Idp, browser: Browser, user: string, password: string): Promise<string> {
+  const tab = await loopbackPage(browser)
+  try {
+    let driving: Promise<void> | undefined
+    const credentials = await loginWithBrowser({
+      issuer: idp.issuer,
+      clientId: idp.cliClientId,
+      timeoutMs: 30_000,
+      openUrl: (url) => {
+        driving = (async () => {
+          await tab.page.goto(url)
+          await signInAndConsent(tab.page, user, password)
+        })()
+        driving.catch(() => {})
+      },
+    })
+    await driving
+    return credentials.idToken
+  } finally {
+    await tab.close()
+  }
+}
+
+describe('hub with [auth]: logins, enrollment, reservations, capabilities', { timeout: 180_000 }, () => {
+  let idp: Idp
+  let browser: Browser
+  let dir: string
+  let hubKey: PrivateKey
+  let signingKey: SigningKey
+  let hub: Hub
+  let hubAddress: Multiaddr
+  let alice: string
+  let bob: string
+  const nodes: TetherNode[] = []
+  const registrations: RegistrationHandle[] = []
+
+  // One node per role, reused: the hub admits only a few new connections per second from one host.
+  const byRole = new Map<string, Promise<TetherNode>>()
+  const node = (role: string) => {
+    let n = byRole.get(role)
+    if (!n) {
+      n = generateKeyPair('Ed25519').then((privateKey) => createTetherNode({ privateKey, listen: [] }))
+      n.then(
+        (ready) => nodes.push(ready),
+        () => {},
+      )
+      byRole.set(role, n)
+    }
+    return n
+  }
+  const startTestHub = async () => {
+    hub = await startHub({
+      privateKey: hubKey,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      auth: {
+        policy: parseHubToml(hubToml(idp.issuer), 'hub.toml'),
+        database: join(dir, 'hub.db'),
+        signingKeys: [signingKey],
+        tickMs: 100,
+      },
+    })
+    hubAddress = hub.addresses()[0] as Multiaddr
+  }
+  const ask = (n: TetherNode, login: string, body: HubRequest['body']) =>
+    callHub(n, hubAddress, { login, body })
+  const reserveRpi1 = (priority: number, wait: boolean, leaseMs = 600_000): HubRequest['body'] => ({
+    type: 'reserve',
+    place: 'rpi-1',
+    tags: [],
+    parts: [],
+    priority,
+    leaseMs,
+    wait,
+  })
+  const refusedWith = (code: string) => (err: unknown) => {
+    assert.ok(err instanceof HubRequestError, String(err))
+    assert.equal(err.code, code, err.message)
+    return true
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tether-hub-auth-'))
+    idp = await startIdp()
+    browser = await launchChromium()
+    alice = await loginAs(idp, browser, 'alice', 'alice-password')
+    bob = await loginAs(idp, browser, 'bob', 'bob-password')
+    hubKey = await generateKeyPair('Ed25519')
+    signingKey = await generateSigningKey()
+    await startTestHub()
+  })
+
+  after(async () => {
+    for (const r of registrations) await r.stop().catch(() => {})
+    await Promise.allSettled(nodes.map((n) => n.stop()))
+    await hub?.stop()
+    await browser?.close()
+    await idp?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('whoami: claims → roles; a list claim lacking one required value does not match', async () => {
+    const me = await node('me')
+    const a = await ask(me, alice, { type: 'whoami' })
+    assert.equal(a.type, 'identity')
+    assert.deepEqual(a.type === 'identity' && [...a.roles].sort(), ['admin', 'importer'])
+    // alice has groups [lab-a, board-admins]: the rule asking for [lab-a, release] must not apply,
+    // so her caps stay those of "lab-a developers" (checked below with a priority of 9).
+    const b = await ask(me, bob, { type: 'whoami' })
+    assert.deepEqual(b.type === 'identity' && b.roles, [])
+    await assert.rejects(ask(me, 'not-a-token', { type: 'whoami' }), refusedWith('ERR_TOKEN_MALFORMED'))
+    await assert.rejects(ask(me, '', { type: 'whoami' }), refusedWith('ERR_TOKEN_MISSING'))
+  })
+
+  test('exporter enrollment: a join token binds the name once; reuse and unenrolled names are refused', async () => {
+    const admin = await node('admin')
+    const issued = await ask(admin, alice, { type: 'join-token', exporter: 'lab-a-1', validMs: 60_000 })
+    assert.equal(issued.type, 'join-token')
+    const token = issued.type === 'join-token' ? issued.token : ''
+    await assert.rejects(
+      ask(admin, bob, { type: 'join-token', exporter: 'x', validMs: 1 }),
+      refusedWith('ERR_PERMISSION_DENIED'),
+    )
+
+    const exporter = await node('exporter')
+    const enrolled = await ask(exporter, '', { type: 'enroll', joinToken: token })
+    assert.deepEqual(enrolled, { type: 'enrolled', exporter: 'lab-a-1' })
+    const intruder = await node('intruder')
+    await assert.rejects(
+      ask(intruder, '', { type: 'enroll', joinToken: token }),
+      refusedWith('ERR_JOIN_TOKEN_USED'),
+    )
+
+    const registration = keepRegistered(exporter, {
+      hub: hubAddress,
+      registration: () => ({
+        name: 'lab-a-1',
+        addresses: ['/ip4/127.0.0.1/tcp/9'],
+        places: [
+          {
+            name: 'rpi-1',
+            tags: ['lab-a'],
+            parts: [{ name: 'board', compatible: ['raspberrypi,4'], interfaces: [] }],
+          },
+          {
+            name: 'rpi-2',
+            tags: ['lab-b'],
+            parts: [{ name: 'board', compatible: ['raspberrypi,4'], interfaces: [] }],
+          },
+        ],
+      }),
+    })
+    registrations.push(registration)
+    await registration.firstRegistered
+    // The same name from an unenrolled peer is refused.
+    const refusal = new Promise<string | undefined>((resolve) => {
+      const squatter = keepRegistered(intruder, {
+        hub: hubAddress,
+        registration: () => ({ name: 'lab-a-1', addresses: [], places: [] }),
+        onChange: (state, detail) => {
+          if (state === 'retrying') resolve((detail?.error as { code?: string } | undefined)?.code)
+        },
+      })
+      registrations.push(squatter)
+    })
+    assert.equal(await refusal, 'ERR_NOT_ADMITTED')
+  })
+
+  test('reservations follow the policy: place rights and the priority cap', async () => {
+    const me = await node('me')
+    const reserve = (login: string, place: string, priority = 0) =>
+      ask(me, login, { type: 'reserve', place, tags: [], parts: [], priority, leaseMs: 0, wait: false })
+    await assert.rejects(reserve(bob, 'rpi-1'), refusedWith('ERR_PERMISSION_DENIED'))
+    await assert.rejects(reserve(alice, 'rpi-2'), refusedWith('ERR_PERMISSION_DENIED'))
+    await assert.rejects(reserve(alice, 'rpi-1', 9), refusedWith('ERR_PRIORITY_CAP'))
+    const lease = await reserve(alice, 'rpi-1', 5)
+    assert.equal(lease.type, 'lease')
+    if (lease.type !== 'lease') return
+    assert.equal(lease.lease.place, 'rpi-1')
+    assert.equal(lease.lease.exporter, 'lab-a-1')
+    assert.ok(lease.lease.expiresAtMs - lease.lease.startsAtMs <= 3_600_000, 'capped at max_lease = 1h')
+    await ask(me, alice, { type: 'return', id: lease.lease.id })
+  })
+
+  test('capability tokens are bound to the asking peer; another peer replaying one is refused', async () => {
+    const agent = await node('agent')
+    const lease = await ask(agent, alice, reserveRpi1(0, false))
+    assert.equal(lease.type, 'lease')
+    if (lease.type !== 'lease') return
+    const cap = await ask(agent, alice, { type: 'capability', leaseId: lease.lease.id })
+    assert.equal(cap.type, 'capability')
+    if (cap.type !== 'capability') return
+    const jwks = await ask(agent, '', { type: 'jwks' })
+    const keys = await JwksCache.inMemory(jwks.type === 'jwks' ? JSON.parse(jwks.json) : undefined)
+    const check = (remote: Uint8Array) =>
+      verifyCapability(cap.token, {
+        keys,
+        issuer: `tether:hub:${hub.node.peerId.toString()}`,
+        audience: lease.lease.exporterPeerId,
+        remotePublicKey: remote,
+        place: 'rpi-1',
+        isRevoked: () => false,
+      })
+    const claims = await check(agent.peerId.publicKey?.raw as Uint8Array)
+    assert.equal(claims.rid, lease.lease.id)
+    assert.ok(claims.rights.includes('usb.attach'))
+    const thief = await node('intruder')
+    await assert.rejects(check(thief.peerId.publicKey?.raw as Uint8Array), { code: 'ERR_TOKEN_BINDING' })
+    // Bob cannot get a capability for alice's lease.
+    await assert.rejects(
+      ask(agent, bob, { type: 'capability', leaseId: lease.lease.id }),
+      refusedWith('ERR_NOT_FOUND'),
+    )
+    await ask(agent, alice, { type: 'return', id: lease.lease.id })
+  })
+
+  test('hub restart with a waiting queue: nothing lost, order kept', async () => {
+    const holder = await node('agent')
+    const first = await ask(holder, alice, reserveRpi1(0, false))
+    assert.equal(first.type, 'lease')
+    // Two waiting entries (priority 1 then 3): the higher priority is served first whatever the order.
+    const waiters = [1, 3].map((priority) => {
+      const seen: number[] = []
+      const done = node(`waiter-${priority}`).then((n) =>
+        callHub(
+          n,
+          hubAddress,
+          { login: alice, body: reserveRpi1(priority, true) },
+          { onProgress: (e) => seen.push(e.position) },
+        ),
+      )
+      done.catch(() => {})
+      return { priority, seen, done }
+    })
+    const admin = await node('admin')
+    const queued = async () => {
+      const list = await ask(admin, alice, { type: 'list', all: true })
+      return list.type === 'list' ? list.queue : []
+    }
+    for (let i = 0; i < 100 && (await queued()).length < 2; i++) await new Promise((r) => setTimeout(r, 50))
+    const before = await queued()
+    assert.deepEqual(
+      before.map((q) => q.priority),
+      [3, 1],
+    )
+    assert.ok(
+      waiters.every((w) => w.seen.length > 0),
+      'each waiter was told its position',
+    )
+
+    // Restart the hub on the same database. Waiting clients lose their streams; the hub keeps
+    // their entries (a lost connection costs no place in the queue).
+    await hub.stop()
+    await startTestHub()
+    const afterRestart = await queued()
+    assert.deepEqual(
+      afterRestart.map((q) => [q.id, q.priority, q.position]),
+      before.map((q) => [q.id, q.priority, q.position]),
+    )
+    const leases = await ask(admin, alice, { type: 'list', all: true })
+    assert.ok(
+      leases.type === 'list' && leases.leases.some((l) => first.type === 'lease' && l.id === first.lease.id),
+    )
+  })
+})
