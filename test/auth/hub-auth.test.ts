@@ -159,6 +159,10 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     const b = await ask(me, bob, { type: 'whoami' })
     assert.deepEqual(b.type === 'identity' && b.roles, [])
     await assert.rejects(ask(me, 'not-a-token', { type: 'whoami' }), refusedWith('ERR_TOKEN_MALFORMED'))
+    assert.deepEqual(await ask(me, '', { type: 'auth-info' }), {
+      type: 'auth-info',
+      issuers: [{ url: idp.issuer, clientId: 'tether-cli' }],
+    })
     await assert.rejects(ask(me, '', { type: 'whoami' }), refusedWith('ERR_TOKEN_MISSING'))
   })
 

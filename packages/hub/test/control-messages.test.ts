@@ -61,6 +61,7 @@ describe('hub control messages', () => {
     { login: 't', body: { type: 'maintenance', place: 'rpi-1', on: true, reason: 'reflashing' } },
     { login: 't', body: { type: 'join-token', exporter: 'lab-1', validMs: 600_000 } },
     { login: '', body: { type: 'enroll', joinToken: 'tjt_abc' } },
+    { login: '', body: { type: 'auth-info' } },
   ]
   for (const request of requests) {
     it(`request ${request.body.type} round-trips`, () => {
@@ -78,6 +79,10 @@ describe('hub control messages', () => {
     { type: 'join-token', token: 'tjt_x', expiresAtMs: 3 },
     { type: 'enrolled', exporter: 'lab-1' },
     { type: 'done' },
+    {
+      type: 'auth-info',
+      issuers: [{ url: 'https://idp', clientId: 'tether-cli', deviceClientId: 'tether-device' }],
+    },
     { type: 'failure', code: 'ERR_PRIORITY_CAP', message: 'priority 9 is above your cap of 5' },
   ]
   for (const response of responses) {

@@ -41,6 +41,7 @@ export type HubRequestBody =
   | { readonly type: 'maintenance'; readonly place: string; readonly on: boolean; readonly reason: string }
   | { readonly type: 'join-token'; readonly exporter: string; readonly validMs: number }
   | { readonly type: 'enroll'; readonly joinToken: string }
+  | { readonly type: 'auth-info' }
 
 export interface HubRequest {
   /** The caller's OIDC token; empty for jwks and enroll. */
@@ -90,7 +91,14 @@ export type HubResponse =
   | { readonly type: 'join-token'; readonly token: string; readonly expiresAtMs: number }
   | { readonly type: 'enrolled'; readonly exporter: string }
   | { readonly type: 'done' }
+  | { readonly type: 'auth-info'; readonly issuers: readonly IssuerInfo[] }
   | { readonly type: 'failure'; readonly code: string; readonly message: string }
+
+export interface IssuerInfo {
+  readonly url: string
+  readonly clientId: string
+  readonly deviceClientId?: string
+}
 
 /** Bounds: an OIDC token is a few KiB at most; names follow the directory's rules. */
 export const MAX_LOGIN_TOKEN = 16 * 1024
@@ -170,6 +178,7 @@ const REQUEST_KINDS = [
   'maintenance',
   'join_token',
   'enroll',
+  'auth_info',
 ] as const
 
 function requestBody(o: Plain): HubRequestBody {
@@ -270,6 +279,8 @@ function requestBody(o: Plain): HubRequestBody {
     }
     case 'enroll':
       return { type: 'enroll', joinToken: fields('EnrollRequest').str(b, 'join_token', 256) }
+    case 'auth_info':
+      return { type: 'auth-info' }
   }
 }
 
@@ -322,6 +333,8 @@ function bodyToWire(body: HubRequestBody): Plain {
       return { join_token: { exporter: body.exporter, valid_ms: body.validMs } }
     case 'enroll':
       return { enroll: { join_token: body.joinToken } }
+    case 'auth-info':
+      return { auth_info: {} }
   }
 }
 
@@ -407,6 +420,7 @@ const RESPONSE_KINDS = [
   'join_token',
   'enrolled',
   'done',
+  'auth_info',
   'failure',
 ] as const
 
@@ -455,6 +469,23 @@ function responseFromWire(o: Plain): HubResponse {
       return { type: 'enrolled', exporter: fields('Enrolled').str(b, 'exporter', MAX_NAME, NAME) }
     case 'done':
       return { type: 'done' }
+    case 'auth_info': {
+      const list = Array.isArray(b.issuers) ? b.issuers : []
+      if (list.length > 16) throw badField('AuthInfo', 'issuers', 'has more than 16')
+      return {
+        type: 'auth-info',
+        issuers: list.map((item) => {
+          const i = fields('IssuerInfo')
+          const o = (typeof item === 'object' && item !== null ? item : {}) as Plain
+          const device = i.optStr(o, 'device_client_id', 256)
+          return {
+            url: i.str(o, 'url', 1024),
+            clientId: i.str(o, 'client_id', 256),
+            ...(device !== undefined ? { deviceClientId: device } : {}),
+          }
+        }),
+      }
+    }
     case 'failure': {
       const x = fields('HubFailure')
       return {
@@ -488,6 +519,16 @@ function responseToWire(r: HubResponse): Plain {
       return { enrolled: { exporter: r.exporter } }
     case 'done':
       return { done: {} }
+    case 'auth-info':
+      return {
+        auth_info: {
+          issuers: r.issuers.map((i) => ({
+            url: i.url,
+            client_id: i.clientId,
+            ...(i.deviceClientId !== undefined ? { device_client_id: i.deviceClientId } : {}),
+          })),
+        },
+      }
     case 'failure':
       return { failure: { code: r.code, message: r.message.slice(0, MAX_FAILURE_MESSAGE) } }
   }

@@ -102,6 +102,16 @@ class HubControl {
     if (body.type === 'jwks') {
       return send({ type: 'jwks', json: JSON.stringify(publicJwks([...this.init.signingKeys()])) })
     }
+    if (body.type === 'auth-info') {
+      return send({
+        type: 'auth-info',
+        issuers: this.init.policy.issuers.map((i) => ({
+          url: i.url,
+          clientId: i.clientId,
+          ...(i.deviceClientId !== undefined ? { deviceClientId: i.deviceClientId } : {}),
+        })),
+      })
+    }
     if (body.type === 'enroll') {
       const exporter = this.init.enrollment.enroll(body.joinToken, peer.toString())
       this.log.info('exporter enrolled', { exporter, peer: peer.toString() })
