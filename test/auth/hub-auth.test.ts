@@ -14,13 +14,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { generateSigningKey, JwksCache, parseHubToml, type SigningKey, verifyCapability } from '@tether/auth'
+import { callHub, type HubRequest, HubRequestError } from '@tether/control'
 import { keepRegistered, type RegistrationHandle } from '@tether/directory'
-import { callHub, type Hub, type HubRequest, HubRequestError, startHub } from '@tether/hub'
-import { loginWithBrowser } from '@tether/identity'
+import { type Hub, startHub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
 import type { Browser } from 'playwright-core'
+import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
-import { launchChromium, loopbackPage, signInAndConsent } from '../login/browser.js'
+import { launchChromium } from '../login/browser.js'
 
 const hubToml = (issuer: string) => `
 [auth]
@@ -48,29 +49,6 @@ roles = ["importer"]
 places = ["*"]
 max_priority = 100
 `
-
-async function loginAs(idp: Idp, browser: Browser, user: string, password: string): Promise<string> {
-  const tab = await loopbackPage(browser)
-  try {
-    let driving: Promise<void> | undefined
-    const credentials = await loginWithBrowser({
-      issuer: idp.issuer,
-      clientId: idp.cliClientId,
-      timeoutMs: 30_000,
-      openUrl: (url) => {
-        driving = (async () => {
-          await tab.page.goto(url)
-          await signInAndConsent(tab.page, user, password)
-        })()
-        driving.catch(() => {})
-      },
-    })
-    await driving
-    return credentials.idToken
-  } finally {
-    await tab.close()
-  }
-}
 
 describe('hub with [auth]: logins, enrollment, reservations, capabilities', { timeout: 180_000 }, () => {
   let idp: Idp

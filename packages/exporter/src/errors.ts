@@ -11,8 +11,10 @@ export type ExporterErrorCode =
   | 'ERR_NOT_SUPPORTED'
   /** No hub address: neither --hub nor [hub].address. */
   | 'ERR_NO_HUB'
-  /** startExporter without `openMode: true` (there is no authorization yet). */
+  /** startExporter with neither `auth` nor `openMode: true`. */
   | 'ERR_OPEN_MODE_REQUIRED'
+  /** Presenting the join token to the hub failed. */
+  | 'ERR_ENROLL'
   /** A configured device could not be built (e.g. a missing disk image). */
   | 'ERR_DEVICE'
 

@@ -4,6 +4,7 @@
  */
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { JwksCache } from '@tether/auth'
 import { keepRegistered, type RegistrationHandle, type RegistrationState } from '@tether/directory'
 import {
   createTetherNode,
@@ -15,6 +16,8 @@ import {
   USBIP_TUNNEL_PROTOCOL,
 } from '@tether/net'
 import { UsbipServer } from '@tether/usbip'
+import { capabilityAuthorizer, type TunnelAuthorizer } from './auth/authorizer.js'
+import { HubLink } from './auth/hub-link.js'
 import type { ExporterConfig } from './config/schema.js'
 import { buildDevices, disposeDevices, type ExportedInterface } from './devices.js'
 import { ExporterError } from './errors.js'
@@ -36,10 +39,12 @@ export interface StartExporterInit {
   readonly announce?: readonly string[]
   readonly logger?: Logger
   /**
-   * There is no authorization yet: anyone who can reach the exporter can attach its devices.
-   * Required, so that nobody runs this by accident.
+   * Tunnels need a capability token from the hub (a hub with [auth]); the hub's keys are cached
+   * in `jwksCache`. `joinToken` enrolls this exporter's name once.
    */
-  readonly openMode: true
+  readonly auth?: { readonly jwksCache: string; readonly joinToken?: string }
+  /** Without `auth`: must be true, and anyone who can reach the exporter can attach its devices. */
+  readonly openMode?: boolean
   /** Registration refresh period (the hub's TTL / 3 caps it). */
   readonly refreshMs?: number
   /** How often the relay reservation is checked. */
@@ -66,10 +71,10 @@ export interface Exporter {
 }
 
 export async function startExporter(init: StartExporterInit): Promise<Exporter> {
-  if ((init.openMode as boolean) !== true) {
+  if (!init.auth && init.openMode !== true) {
     throw new ExporterError(
       'ERR_OPEN_MODE_REQUIRED',
-      'authorization is not implemented yet; pass openMode: true (tether export --insecure-open) to run an exporter anyone who can reach it can attach to',
+      'give the exporter a hub with [auth] to check capability tokens against, or run an insecure exporter that anyone who can reach may attach to (openMode: true, tether export --insecure-open)',
     )
   }
   const root = init.logger ?? silentLogger
@@ -93,12 +98,48 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
     await disposeDevices(interfaces)
     throw err
   }
-  log.warn(
-    'OPEN MODE: no authorization — anyone who can reach this exporter can attach its devices; run it only on a network you trust',
-    { exporter: config.name, peerId: node.peerId.toString() },
-  )
+  if (!init.auth) {
+    log.warn(
+      'INSECURE OPEN MODE: no authorization — anyone who can reach this exporter can attach its devices; run it only on a network you trust',
+      { exporter: config.name, peerId: node.peerId.toString() },
+    )
+  }
 
-  const tunnels = new TunnelTable(server, root.child('exporter:tunnel'))
+  let link: HubLink | undefined
+  let authorizer: TunnelAuthorizer | undefined
+  if (init.auth) {
+    if (!hub) {
+      await node.stop()
+      await server.close()
+      await disposeDevices(interfaces)
+      throw new ExporterError(
+        'ERR_NO_HUB',
+        'an exporter with authorization needs its hub: pass --hub or set [hub].address',
+      )
+    }
+    const keys = await JwksCache.open(init.auth.jwksCache)
+    link = new HubLink({
+      node,
+      hub,
+      keys,
+      logger: root.child('exporter:hub'),
+      onRevoked: (leaseId, reason) => {
+        const closed = tunnels.revoke(leaseId, reason)
+        if (closed > 0) log.info('lease ended at the hub; tunnels closed', { lease: leaseId, reason, closed })
+      },
+    })
+    const byBusid = new Map(interfaces.map((i) => [i.busid, { place: i.place, part: i.part }]))
+    authorizer = capabilityAuthorizer({
+      keys,
+      issuer: capabilityIssuerOf(hub),
+      self: node.peerId.toString(),
+      locate: (busid) => byBusid.get(busid),
+      isRevoked: (leaseId) => link?.isRevoked(leaseId) ?? false,
+    })
+    if (init.auth.joinToken) await link.enroll(init.auth.joinToken)
+  }
+
+  const tunnels = new TunnelTable(server, root.child('exporter:tunnel'), undefined, authorizer)
   let stopDialBack: () => Promise<void>
   try {
     await node.handle(USBIP_TUNNEL_PROTOCOL, (stream, connection) => tunnels.handle(stream, connection), {
@@ -138,7 +179,11 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
       logger: root,
       ...(init.refreshMs !== undefined ? { refreshMs: init.refreshMs } : {}),
       onChange: (state, detail) => {
-        if (state === 'registered') relay?.poke()
+        if (state === 'registered') {
+          relay?.poke()
+          // The hub lets only registered exporters watch.
+          link?.start()
+        }
         init.onRegistration?.(state, detail)
       },
     })
@@ -161,6 +206,7 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
         log.info('stopping', { exporter: config.name })
         tunnels.stop()
         relay?.stop()
+        await link?.stop()
         await registration
           ?.stop()
           .catch((err: Error) => log.debug('unregister failed', { error: err.message }))
@@ -173,4 +219,9 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
       return stopping
     },
   }
+}
+
+/** The `iss` a hub signs capability tokens with (tether:hub:<its peer id>). */
+function capabilityIssuerOf(hub: Multiaddr): string {
+  return `tether:hub:${hub.getComponents().findLast((c) => c.name === 'p2p')?.value ?? ''}`
 }

@@ -1,11 +1,14 @@
 /**
- * Incoming USB/IP tunnels: TunnelOpen preamble → refuse (unknown busid, busy) or accept and
- * serve the Duplex with UsbipServer, restricted to the busid it was opened for (an empty busid
- * is a list-only tunnel).
+ * Incoming USB/IP tunnels: TunnelOpen preamble → refuse (no or bad capability token, unknown
+ * busid, busy) or accept and serve the Duplex with UsbipServer, restricted to the busid it was
+ * opened for (an empty busid is a list-only tunnel). A tunnel opened under a capability closes
+ * when the token expires or its lease is revoked.
  */
+import type { Duplex } from 'node:stream'
 import type { Connection, Stream } from '@libp2p/interface'
 import { type ConnectionPath, connectionPath, type Logger, receiveTunnelOpen } from '@tether/net'
 import type { ServerConnection, UsbipServer } from '@tether/usbip'
+import type { TunnelAuthorizer, TunnelGrant } from './auth/authorizer.js'
 import { TUNNEL_HANDSHAKE_TIMEOUT_MS } from './constants.js'
 
 export interface TunnelInfo {
@@ -28,8 +31,14 @@ interface OpenTunnel {
   readonly since: Date
   readonly path: ConnectionPath
   readonly remoteAddress: string
+  readonly grant: TunnelGrant | undefined
   connection: ServerConnection | undefined
+  duplex: Duplex | undefined
+  expiry: NodeJS.Timeout | undefined
 }
+
+/** After telling the importer its device is gone, how long before the stream is cut. */
+const TEARDOWN_GRACE_MS = 1_000
 
 export class TunnelTable {
   private readonly open = new Set<OpenTunnel>()
@@ -41,7 +50,30 @@ export class TunnelTable {
     private readonly server: UsbipServer,
     private readonly log: Logger,
     private readonly handshakeTimeoutMs = TUNNEL_HANDSHAKE_TIMEOUT_MS,
+    /** Undefined: open mode, every tunnel is accepted. */
+    private readonly authorizer?: TunnelAuthorizer,
   ) {}
+
+  /** Close every tunnel opened under `leaseId` (returned, kicked, revoked, expired at the hub). */
+  revoke(leaseId: string, reason: string): number {
+    let closed = 0
+    for (const tunnel of this.open) {
+      if (tunnel.grant?.leaseId !== leaseId) continue
+      this.end(tunnel, `lease ${leaseId} ${reason}`)
+      closed++
+    }
+    return closed
+  }
+
+  private end(tunnel: OpenTunnel, reason: string): void {
+    this.log.info('closing tunnel', { peer: tunnel.peer, busid: tunnel.busid, reason })
+    if (tunnel.expiry) clearTimeout(tunnel.expiry)
+    // As if the device were unplugged: pending URBs fail, the importer's kernel sees it go;
+    // then the stream is cut, whatever the importer does.
+    tunnel.connection?.shutdown(reason)
+    const duplex = tunnel.duplex
+    setTimeout(() => duplex?.destroy(), TEARDOWN_GRACE_MS).unref()
+  }
 
   list(): TunnelInfo[] {
     return [...this.open].map((t) => {
@@ -76,7 +108,7 @@ export class TunnelTable {
     }
     const busid = request.open.busid
     const refuse = async (
-      status: 'STATUS_NO_SUCH_DEVICE' | 'STATUS_BUSY' | 'STATUS_ERROR',
+      status: 'STATUS_NO_SUCH_DEVICE' | 'STATUS_BUSY' | 'STATUS_ERROR' | 'STATUS_DENIED',
       message: string,
     ) => {
       this.log.info('tunnel refused', { peer, busid, status, reason: message })
@@ -85,6 +117,22 @@ export class TunnelTable {
       })
     }
     if (this.stopping) return refuse('STATUS_ERROR', 'the exporter is stopping')
+    let grant: TunnelGrant | undefined
+    if (this.authorizer) {
+      const token = new TextDecoder().decode(request.open.token)
+      const key = connection.remotePeer.publicKey?.raw
+      if (token === '')
+        return refuse(
+          'STATUS_DENIED',
+          'a capability token is required: reserve the place and attach with tether',
+        )
+      try {
+        grant = await this.authorizer.authorize(token, busid, key ?? new Uint8Array(0))
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? 'ERR_DENIED'
+        return refuse('STATUS_DENIED', `${(err as Error).message} (${code})`)
+      }
+    }
     if (busid !== '' && !this.server.catalog.backend(busid)) {
       const known = this.server.catalog
         .all()
@@ -104,7 +152,10 @@ export class TunnelTable {
       since: new Date(),
       path: connectionPath(connection),
       remoteAddress: connection.remoteAddr.toString(),
+      grant,
       connection: undefined,
+      duplex: undefined,
+      expiry: undefined,
     }
     // Hold the busid before the first await, so a concurrent second tunnel sees BUSY.
     if (busid !== '') this.held.set(busid, tunnel)
@@ -123,13 +174,21 @@ export class TunnelTable {
     }
     const served = this.server.serveStream(duplex, busid === '' ? { listOnly: true } : { onlyBusid: busid })
     tunnel.connection = served
+    tunnel.duplex = duplex
+    if (grant) {
+      const left = grant.expiresAt - Date.now()
+      tunnel.expiry = setTimeout(() => this.end(tunnel, 'the capability token expired'), Math.max(0, left))
+      tunnel.expiry.unref()
+    }
     this.log.info(busid === '' ? 'list-only tunnel open' : 'tunnel open', {
       peer,
       busid,
       path: tunnel.path,
       remote: tunnel.remoteAddress,
+      ...(grant ? { lease: grant.leaseId, user: grant.user } : {}),
     })
     await served.done
+    if (tunnel.expiry) clearTimeout(tunnel.expiry)
     release()
     const stats = served.stats
     this.log.info('tunnel closed', {

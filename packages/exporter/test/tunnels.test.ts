@@ -58,9 +58,9 @@ describe('exporter tunnels over real libp2p on 127.0.0.1 (no hub)', () => {
   const dial = (busid: string) =>
     openTunnel(importer, tcpAddress(exporter.node), { busid }, { timeoutMs: 5000 })
 
-  test('starts in OPEN MODE, loudly, with busids in file order', () => {
-    const warning = log.lines.find((l) => l.level === 'warn' && l.message.startsWith('OPEN MODE'))
-    assert.ok(warning, 'an OPEN MODE warning')
+  test('starts in INSECURE OPEN MODE, loudly, with busids in file order', () => {
+    const warning = log.lines.find((l) => l.level === 'warn' && l.message.startsWith('INSECURE OPEN MODE'))
+    assert.ok(warning, 'an INSECURE OPEN MODE warning')
     assert.deepEqual(
       exporter.interfaces.map((i) => [i.place, i.part, i.interface, i.busid]),
       [
@@ -179,16 +179,12 @@ describe('exporter tunnels over real libp2p on 127.0.0.1 (no hub)', () => {
     )
   })
 
-  test('startExporter refuses to run without openMode, naming the fix', async () => {
+  test('startExporter refuses to run without auth or openMode, naming the fix', async () => {
     const config = parsePlacesToml(PLACES, '/tmp/places.toml')
-    await assert.rejects(
-      startExporter({
-        config,
-        privateKey: await generateKeyPair('Ed25519'),
-        openMode: false as unknown as true,
-      }),
-      { code: 'ERR_OPEN_MODE_REQUIRED', message: /authorization is not implemented yet/ },
-    )
+    await assert.rejects(startExporter({ config, privateKey: await generateKeyPair('Ed25519') }), {
+      code: 'ERR_OPEN_MODE_REQUIRED',
+      message: /a hub with \[auth\].*--insecure-open/,
+    })
   })
 
   test('serial and host-USB interfaces are parsed but refused at start as not supported yet', async () => {

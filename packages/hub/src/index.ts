@@ -3,11 +3,10 @@
  * serves only registered exporters. Open mode only for now (no authorization).
  */
 
+// The protocol's codecs and client, for tools that already depend on the hub package.
+export * from '@tether/control'
 export * from './authority.js'
 export * from './constants.js'
-export * from './control/client.js'
-export * from './control/constants.js'
-export * from './control/messages.js'
 export * from './control/service.js'
 export * from './enrollment/enrollment.js'
 export * from './errors.js'

@@ -1,5 +1,6 @@
 /** What `tether export` does; loaded only when the command runs, because it pulls in libp2p. */
 import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import {
   buildDevices,
   defaultIdentityPath,
@@ -16,10 +17,6 @@ import { isNetError, type Logger, loadOrCreateIdentity } from '@tether/net'
 import { CliUsageError } from '../address.js'
 import { untilStopSignal } from '../stop-signal.js'
 import type { ExportArgs } from './export.js'
-
-const OPEN_REQUIRED =
-  'authorization is not implemented yet: pass --insecure-open to run an exporter that anyone who can reach it ' +
-  'can attach to (use it only on a network you trust)'
 
 export async function runExport(args: ExportArgs, makeLogger: () => Logger): Promise<void> {
   const out = (human: string, json: Record<string, unknown>) =>
@@ -68,7 +65,6 @@ async function loadConfig(file: string): Promise<ExporterConfig> {
 }
 
 async function run(args: ExportArgs, config: ExporterConfig, log: Logger, out: Out): Promise<void> {
-  if (!args.insecureOpen) throw new CliUsageError(OPEN_REQUIRED)
   const hubText = args.hub ?? config.hub?.address
   if (hubText === undefined) {
     throw new CliUsageError(
@@ -92,7 +88,15 @@ async function run(args: ExportArgs, config: ExporterConfig, log: Logger, out: O
     ...(args.listen?.length ? { listen: args.listen } : {}),
     ...(args.announce?.length ? { announce: args.announce } : {}),
     logger: log,
-    openMode: true,
+    ...(args.insecureOpen
+      ? { openMode: true }
+      : {
+          auth: {
+            // The hub's keys, kept so capability tokens verify while the hub is unreachable.
+            jwksCache: join(dirname(identityPath), `${config.name}.hub-jwks.json`),
+            ...(args.joinToken ? { joinToken: args.joinToken } : {}),
+          },
+        }),
     onRegistration: (state, detail) =>
       whenStarted(() => {
         if (state === 'registered') {

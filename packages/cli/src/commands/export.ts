@@ -9,6 +9,7 @@ export interface ExportArgs {
   announce: string[] | undefined
   identity: string | undefined
   insecureOpen: boolean
+  joinToken: string | undefined
   json: boolean
   check: boolean
 }
@@ -39,10 +40,14 @@ export function exportCommand(cli: Argv, makeLogger: () => Logger) {
           describe:
             'Identity key file (default [network] identity, else $XDG_STATE_HOME/tether/exporter.key)',
         })
+        .option('join-token', {
+          type: 'string',
+          describe: 'A one-time join token from a hub admin (tether admin join-token NAME): enrolls this exporter',
+        })
         .option('insecure-open', {
           type: 'boolean',
           default: false,
-          describe: 'Required for now: run without authorization (anyone who can reach it can attach)',
+          describe: 'Without a hub with [auth]: accept tunnels without tokens (anyone who can reach it can attach)',
         })
         .option('json', { type: 'boolean', default: false, describe: 'Print events as JSON lines' })
         .option('check', {

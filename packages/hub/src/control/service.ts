@@ -18,6 +18,19 @@ import {
   signCapability,
   type VerifiedIdentity,
 } from '@tether/auth'
+import {
+  CAPABILITY_LIFETIME_MS,
+  DEFAULT_JOIN_TOKEN_MS,
+  DEFAULT_LEASE_MS,
+  HUB_PROTOCOL,
+  type HubRequest,
+  HubRequestCodec,
+  type HubResponse,
+  HubResponseCodec,
+  type LeaseInfo,
+  MAX_LOGIN_TOKEN,
+  type QueueEntryInfo,
+} from '@tether/control'
 import type { DirectoryEntry, DirectoryRegistry } from '@tether/directory'
 import {
   isNetError,
@@ -32,16 +45,6 @@ import { isHubError } from '../errors.js'
 import { isReservationError, ReservationError } from '../reservations/errors.js'
 import type { ReservationService } from '../reservations/service.js'
 import type { EngineEvent, Lease, QueueEntry, ReservationTarget } from '../reservations/types.js'
-import { CAPABILITY_LIFETIME_MS, DEFAULT_JOIN_TOKEN_MS, DEFAULT_LEASE_MS, HUB_PROTOCOL } from './constants.js'
-import {
-  type HubRequest,
-  HubRequestCodec,
-  type HubResponse,
-  HubResponseCodec,
-  type LeaseInfo,
-  MAX_LOGIN_TOKEN,
-  type QueueEntryInfo,
-} from './messages.js'
 
 export interface HubControlInit {
   readonly node: TetherNode
@@ -112,6 +115,7 @@ class HubControl {
         })),
       })
     }
+    if (body.type === 'watch') return this.watch(peer, send, stream)
     if (body.type === 'enroll') {
       const exporter = this.init.enrollment.enroll(body.joinToken, peer.toString())
       this.log.info('exporter enrolled', { exporter, peer: peer.toString() })
@@ -267,6 +271,40 @@ class HubControl {
         return send({ type: 'join-token', token, expiresAtMs: expiresAt })
       }
     }
+  }
+
+  /** An enrolled exporter's standing stream: the JWKS, then every lease end on its places. */
+  private watch(peer: PeerId, send: Send, stream: Stream): Promise<void> {
+    const entry = this.init.registry.lookup(peer.toString())
+    if (!entry) {
+      throw new ReservationError(
+        'ERR_NOT_FOUND',
+        'register with the hub before watching for revocations (an enrolled exporter registers first)',
+      )
+    }
+    const prefix = `${entry.name}/`
+    return new Promise<void>((resolve, reject) => {
+      let done = false
+      const finish = (error?: unknown) => {
+        if (done) return
+        done = true
+        unsubscribe()
+        stream.removeEventListener('close', onClose)
+        if (error) reject(error)
+        else resolve()
+      }
+      const onEvents = (events: readonly EngineEvent[]) => {
+        for (const event of events) {
+          if (event.type !== 'lease-ended' || !event.lease.place.startsWith(prefix)) continue
+          send({ type: 'revoked', leaseId: event.lease.id, reason: event.reason }).catch(finish)
+        }
+      }
+      const onClose = () => finish()
+      const unsubscribe = this.init.reservations.subscribe(onEvents)
+      stream.addEventListener('close', onClose)
+      this.log.info('exporter watching', { exporter: entry.name, peer: peer.toString() })
+      send({ type: 'jwks', json: JSON.stringify(publicJwks([...this.init.signingKeys()])) }).catch(finish)
+    })
   }
 
   private async authenticate(login: string): Promise<{ principal: Principal; identity: VerifiedIdentity }> {

@@ -6,7 +6,7 @@
 
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { MessageReader, NetError, type TetherNode, writeMessage } from '@tether/net'
+import { isNetError, MessageReader, NetError, type TetherNode, writeMessage } from '@tether/net'
 import { HUB_PROTOCOL } from './constants.js'
 import {
   type HubRequest,
@@ -31,6 +31,11 @@ export class HubRequestError extends Error {
 export interface CallHubOptions {
   readonly signal?: AbortSignal
   readonly onProgress?: (entry: QueueEntryInfo) => void
+  /**
+   * A standing request (watch): every response goes here, and callHub resolves with `done` when
+   * the hub ends the stream.
+   */
+  readonly onResponse?: (response: Exclude<HubResponse, { type: 'failure' }>) => void | Promise<void>
 }
 
 export async function callHub(
@@ -67,7 +72,17 @@ async function callOnce(
   try {
     await writeMessage(stream, HubRequestCodec, request, options.signal ? { signal: options.signal } : {})
     for (;;) {
-      const response = await reader.read(HubResponseCodec, options.signal ? { signal: options.signal } : {})
+      let response: HubResponse
+      try {
+        response = await reader.read(HubResponseCodec, options.signal ? { signal: options.signal } : {})
+      } catch (err) {
+        if (options.onResponse && isNetError(err) && err.code === 'ERR_CLOSED') return { type: 'done' }
+        throw err
+      }
+      if (options.onResponse && response.type !== 'failure') {
+        await options.onResponse(response)
+        continue
+      }
       if (response.type === 'progress') {
         options.onProgress?.(response.entry)
         continue

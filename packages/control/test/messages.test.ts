@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { schemaType } from '@tether/net'
-import {
-  type HubRequest,
-  HubRequestCodec,
-  type HubResponse,
-  HubResponseCodec,
-} from '../src/control/messages.js'
+import { type HubRequest, HubRequestCodec, type HubResponse, HubResponseCodec } from '../src/messages.js'
 
 const lease = {
   id: 'l-1',
@@ -62,6 +57,7 @@ describe('hub control messages', () => {
     { login: 't', body: { type: 'join-token', exporter: 'lab-1', validMs: 600_000 } },
     { login: '', body: { type: 'enroll', joinToken: 'tjt_abc' } },
     { login: '', body: { type: 'auth-info' } },
+    { login: '', body: { type: 'watch' } },
   ]
   for (const request of requests) {
     it(`request ${request.body.type} round-trips`, () => {
@@ -83,6 +79,7 @@ describe('hub control messages', () => {
       type: 'auth-info',
       issuers: [{ url: 'https://idp', clientId: 'tether-cli', deviceClientId: 'tether-device' }],
     },
+    { type: 'revoked', leaseId: 'L7', reason: 'kicked' },
     { type: 'failure', code: 'ERR_PRIORITY_CAP', message: 'priority 9 is above your cap of 5' },
   ]
   for (const response of responses) {

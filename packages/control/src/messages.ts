@@ -42,6 +42,7 @@ export type HubRequestBody =
   | { readonly type: 'join-token'; readonly exporter: string; readonly validMs: number }
   | { readonly type: 'enroll'; readonly joinToken: string }
   | { readonly type: 'auth-info' }
+  | { readonly type: 'watch' }
 
 export interface HubRequest {
   /** The caller's OIDC token; empty for jwks and enroll. */
@@ -92,6 +93,7 @@ export type HubResponse =
   | { readonly type: 'enrolled'; readonly exporter: string }
   | { readonly type: 'done' }
   | { readonly type: 'auth-info'; readonly issuers: readonly IssuerInfo[] }
+  | { readonly type: 'revoked'; readonly leaseId: string; readonly reason: string }
   | { readonly type: 'failure'; readonly code: string; readonly message: string }
 
 export interface IssuerInfo {
@@ -179,6 +181,7 @@ const REQUEST_KINDS = [
   'join_token',
   'enroll',
   'auth_info',
+  'watch',
 ] as const
 
 function requestBody(o: Plain): HubRequestBody {
@@ -281,6 +284,8 @@ function requestBody(o: Plain): HubRequestBody {
       return { type: 'enroll', joinToken: fields('EnrollRequest').str(b, 'join_token', 256) }
     case 'auth_info':
       return { type: 'auth-info' }
+    case 'watch':
+      return { type: 'watch' }
   }
 }
 
@@ -335,6 +340,8 @@ function bodyToWire(body: HubRequestBody): Plain {
       return { enroll: { join_token: body.joinToken } }
     case 'auth-info':
       return { auth_info: {} }
+    case 'watch':
+      return { watch: {} }
   }
 }
 
@@ -421,6 +428,7 @@ const RESPONSE_KINDS = [
   'enrolled',
   'done',
   'auth_info',
+  'revoked',
   'failure',
 ] as const
 
@@ -486,6 +494,14 @@ function responseFromWire(o: Plain): HubResponse {
         }),
       }
     }
+    case 'revoked': {
+      const r = fields('Revoked')
+      return {
+        type: 'revoked',
+        leaseId: r.str(b, 'lease_id', MAX_ID, NAME),
+        reason: r.str(b, 'reason', MAX_REASON),
+      }
+    }
     case 'failure': {
       const x = fields('HubFailure')
       return {
@@ -529,6 +545,8 @@ function responseToWire(r: HubResponse): Plain {
           })),
         },
       }
+    case 'revoked':
+      return { revoked: { lease_id: r.leaseId, reason: r.reason } }
     case 'failure':
       return { failure: { code: r.code, message: r.message.slice(0, MAX_FAILURE_MESSAGE) } }
   }

@@ -1,0 +1,213 @@
+/**
+ * An exporter behind a hub with [auth] accepts a tunnel only with a capability token the hub
+ * signed for this exporter, this place and the importer's own key; it closes tunnels when the hub
+ * says a lease ended (kick: within 5 s) or when the token expires. Real IdP, real browser logins.
+ * Each refusal is asserted by the code the exporter gives (and logs).
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { generateSigningKey, parseHubToml } from '@tether/auth'
+import { callHub, type HubRequest } from '@tether/control'
+import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
+import { type Hub, startHub } from '@tether/hub'
+import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
+import { importDeviceOver } from '@tether/usbip'
+import type { Browser } from 'playwright-core'
+import { loginAs } from '../lib/browser-login.js'
+import { type Idp, startIdp } from '../lib/idp.js'
+import { launchChromium } from '../login/browser.js'
+
+const hubToml = (issuer: string) => `
+[auth]
+[[auth.issuer]]
+url = "${issuer}"
+client_id = "tether-cli"
+
+[[rule]]
+name = "admins"
+match = { groups = ["board-admins"] }
+roles = ["admin"]
+
+[[rule]]
+name = "lab-a"
+match = { groups = ["lab-a"] }
+roles = ["importer"]
+places = ["*"]
+`
+
+const PLACES = `
+name = "lab-a-1"
+[[place]]
+name = "rpi-1"
+  [[place.part]]
+  name = "board"
+    [[place.part.interface]]
+    name = "console"
+    model = "cdc-acm"
+[[place]]
+name = "rpi-2"
+  [[place.part]]
+  name = "board"
+    [[place.part.interface]]
+    name = "console"
+    model = "cdc-acm"
+`
+
+describe('exporter with a hub with [auth]: capability tokens on every tunnel', { timeout: 180_000 }, () => {
+  let idp: Idp
+  let browser: Browser
+  let dir: string
+  let hub: Hub
+  let hubAddress: Multiaddr
+  let exporter: Exporter
+  let importer: TetherNode
+  let thief: TetherNode
+  let alice: string
+  const busidOf = (place: string) => exporter.interfaces.find((i) => i.place === place)?.busid as string
+
+  const ask = (body: HubRequest['body']) => callHub(importer, hubAddress, { login: alice, body })
+  const lease = async (place: string, leaseMs = 600_000) => {
+    const answer = await ask({
+      type: 'reserve',
+      place,
+      tags: [],
+      parts: [],
+      priority: 0,
+      leaseMs,
+      wait: false,
+    })
+    assert.equal(answer.type, 'lease')
+    return answer.type === 'lease' ? answer.lease : (undefined as never)
+  }
+  const capability = async (leaseId: string) => {
+    const answer = await ask({ type: 'capability', leaseId })
+    assert.equal(answer.type, 'capability')
+    return answer.type === 'capability' ? new TextEncoder().encode(answer.token) : (undefined as never)
+  }
+  const tunnel = (node: TetherNode, busid: string, token?: Uint8Array) =>
+    openTunnel(node, exporter.node.getMultiaddrs(), { busid, ...(token ? { token } : {}) })
+  const refused = (status: string, code?: string) => (err: unknown) => {
+    const e = err as { code?: string; details?: { status?: string }; message: string }
+    assert.equal(e.code, 'ERR_TUNNEL_REFUSED', e.message)
+    assert.equal(e.details?.status, status, e.message)
+    if (code) assert.match(e.message, new RegExp(`\\(${code}\\)`))
+    return true
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tether-exporter-auth-'))
+    idp = await startIdp()
+    browser = await launchChromium()
+    alice = await loginAs(idp, browser, 'alice', 'alice-password')
+    hub = await startHub({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      auth: {
+        policy: parseHubToml(hubToml(idp.issuer), 'hub.toml'),
+        database: join(dir, 'hub.db'),
+        signingKeys: [await generateSigningKey()],
+        tickMs: 100,
+      },
+    })
+    hubAddress = hub.addresses()[0] as Multiaddr
+    importer = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+    thief = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+    const join_ = await ask({ type: 'join-token', exporter: 'lab-a-1', validMs: 60_000 })
+    exporter = await startExporter({
+      config: parsePlacesToml(PLACES, join(dir, 'places.toml')),
+      privateKey: await generateKeyPair('Ed25519'),
+      hub: hubAddress,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      auth: { jwksCache: join(dir, 'jwks.json'), joinToken: join_.type === 'join-token' ? join_.token : '' },
+    })
+    await exporter.registration?.firstRegistered
+    // The exporter has the hub's keys once its watch stream is up.
+    for (let i = 0; i < 100; i++) {
+      const who = await ask({ type: 'who', place: 'rpi-1' }).catch(() => undefined)
+      if (who) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  })
+
+  after(async () => {
+    await exporter?.stop()
+    await Promise.allSettled([importer?.stop(), thief?.stop()])
+    await hub?.stop()
+    await browser?.close()
+    await idp?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('a stream opened with no token is refused', async () => {
+    await assert.rejects(tunnel(importer, busidOf('rpi-1')), refused('STATUS_DENIED'))
+  })
+
+  test('with the capability for the lease the device imports; replayed by another peer it is refused', async () => {
+    const l = await lease('rpi-1')
+    const token = await capability(l.id)
+    const duplex = await tunnel(importer, busidOf('rpi-1'), token)
+    const device = await importDeviceOver(duplex, busidOf('rpi-1'))
+    assert.equal(device.record.busid, busidOf('rpi-1'))
+    await device.close()
+    await assert.rejects(
+      tunnel(thief, busidOf('rpi-1'), token),
+      refused('STATUS_DENIED', 'ERR_TOKEN_BINDING'),
+    )
+    // A token for rpi-1 does not open rpi-2.
+    await assert.rejects(
+      tunnel(importer, busidOf('rpi-2'), token),
+      refused('STATUS_DENIED', 'ERR_TOKEN_PLACE'),
+    )
+    // A tampered token is refused.
+    const tampered = new Uint8Array(token)
+    tampered[tampered.length - 5] = (tampered[tampered.length - 5] as number) ^ 1
+    await assert.rejects(tunnel(importer, busidOf('rpi-1'), tampered), refused('STATUS_DENIED'))
+    await ask({ type: 'return', id: l.id })
+  })
+
+  test('kick: the exporter closes the tunnel within 5 s; the audit log has the kick', async () => {
+    const l = await lease('rpi-1')
+    const duplex = await tunnel(importer, busidOf('rpi-1'), await capability(l.id))
+    const device = await importDeviceOver(duplex, busidOf('rpi-1'))
+    // EOF is what the importer's kernel acts on (vhci detaches); the stream is cut after that.
+    const closed = new Promise<number>((resolve) => {
+      duplex.once('end', () => resolve(Date.now()))
+      duplex.once('close', () => resolve(Date.now()))
+    })
+    const kickedAt = Date.now()
+    await ask({ type: 'kick', leaseId: l.id, reason: 'needed for the release' })
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5_000))])
+    assert.notEqual(at, -1, 'the tunnel was still open 5 s after the kick')
+    await device.close()
+    const audit = await hub.authority?.reservations.store.audit({ types: ['lease-ended'] })
+    assert.ok(
+      audit?.some(({ event: e }) => e.type === 'lease-ended' && e.lease.id === l.id && e.reason === 'kicked'),
+      'the audit log records the kick',
+    )
+    assert.ok(at - kickedAt < 5_000)
+  })
+
+  test('expiry: the tunnel closes when the lease (and token) ends; the expired token is refused', async () => {
+    const l = await lease('rpi-1', 2_000)
+    const token = await capability(l.id)
+    const duplex = await tunnel(importer, busidOf('rpi-1'), token)
+    const device = await importDeviceOver(duplex, busidOf('rpi-1'))
+    const closed = new Promise<void>((resolve) => {
+      duplex.once('end', () => resolve())
+      duplex.once('close', () => resolve())
+    })
+    await Promise.race([
+      closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('not closed')), 8_000)),
+    ])
+    await device.close()
+    await new Promise((r) => setTimeout(r, 6_000)) // beyond the verifier's clock tolerance
+    await assert.rejects(tunnel(importer, busidOf('rpi-1'), token), refused('STATUS_DENIED'))
+  })
+})
