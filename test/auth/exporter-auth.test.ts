@@ -210,4 +210,32 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     await new Promise((r) => setTimeout(r, 6_000)) // beyond the verifier's clock tolerance
     await assert.rejects(tunnel(importer, busidOf('rpi-1'), token), refused('STATUS_DENIED'))
   })
+
+  test('renewal at the hub keeps the tunnel open past the old end; the holder renews its token without a login', async () => {
+    const l = await lease('rpi-1', 2_000)
+    const duplex = await tunnel(importer, busidOf('rpi-1'), await capability(l.id))
+    const device = await importDeviceOver(duplex, busidOf('rpi-1'))
+    let ended = false
+    duplex.once('end', () => {
+      ended = true
+    })
+    const renewed = await ask({ type: 'renew', id: l.id, leaseMs: 20_000 })
+    assert.equal(renewed.type, 'lease')
+    await new Promise((r) => setTimeout(r, 3_500))
+    assert.equal(ended, false, 'the tunnel outlived the lease end it was opened with')
+    // The peer holding the capability gets a fresh one without a login; another peer does not.
+    const fresh = await callHub(importer, hubAddress, {
+      login: '',
+      body: { type: 'capability', leaseId: l.id },
+    })
+    assert.equal(fresh.type, 'capability')
+    await assert.rejects(
+      callHub(thief, hubAddress, { login: '', body: { type: 'capability', leaseId: l.id } }),
+      (err: unknown) => (err as { code?: string }).code === 'ERR_TOKEN_MISSING',
+    )
+    await ask({ type: 'return', id: l.id })
+    await new Promise((r) => setTimeout(r, 2_000))
+    assert.equal(ended, true, 'returning the lease closed the tunnel')
+    await device.close()
+  })
 })

@@ -127,6 +127,7 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
         const closed = tunnels.revoke(leaseId, reason)
         if (closed > 0) log.info('lease ended at the hub; tunnels closed', { lease: leaseId, reason, closed })
       },
+      onRenewed: (leaseId, expiresAt) => tunnels.extend(leaseId, expiresAt),
     })
     const byBusid = new Map(interfaces.map((i) => [i.busid, { place: i.place, part: i.part }]))
     authorizer = capabilityAuthorizer({

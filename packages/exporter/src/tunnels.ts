@@ -65,6 +65,24 @@ export class TunnelTable {
     return closed
   }
 
+  /** The hub renewed `leaseId` (over its authenticated watch stream): its tunnels live on. */
+  extend(leaseId: string, expiresAt: number): void {
+    for (const tunnel of this.open) {
+      if (tunnel.grant?.leaseId !== leaseId) continue
+      this.arm(tunnel, expiresAt)
+      this.log.info('tunnel extended with its lease', {
+        lease: leaseId,
+        until: new Date(expiresAt).toISOString(),
+      })
+    }
+  }
+
+  private arm(tunnel: OpenTunnel, expiresAt: number): void {
+    if (tunnel.expiry) clearTimeout(tunnel.expiry)
+    tunnel.expiry = setTimeout(() => this.end(tunnel, 'the lease ended'), Math.max(0, expiresAt - Date.now()))
+    tunnel.expiry.unref()
+  }
+
   private end(tunnel: OpenTunnel, reason: string): void {
     this.log.info('closing tunnel', { peer: tunnel.peer, busid: tunnel.busid, reason })
     if (tunnel.expiry) clearTimeout(tunnel.expiry)
@@ -175,11 +193,7 @@ export class TunnelTable {
     const served = this.server.serveStream(duplex, busid === '' ? { listOnly: true } : { onlyBusid: busid })
     tunnel.connection = served
     tunnel.duplex = duplex
-    if (grant) {
-      const left = grant.expiresAt - Date.now()
-      tunnel.expiry = setTimeout(() => this.end(tunnel, 'the capability token expired'), Math.max(0, left))
-      tunnel.expiry.unref()
-    }
+    if (grant) this.arm(tunnel, grant.expiresAt)
     this.log.info(busid === '' ? 'list-only tunnel open' : 'tunnel open', {
       peer,
       busid,

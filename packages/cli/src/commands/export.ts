@@ -42,12 +42,14 @@ export function exportCommand(cli: Argv, makeLogger: () => Logger) {
         })
         .option('join-token', {
           type: 'string',
-          describe: 'A one-time join token from a hub admin (tether admin join-token NAME): enrolls this exporter',
+          describe:
+            'A one-time join token from a hub admin (tether admin join-token NAME): enrolls this exporter',
         })
         .option('insecure-open', {
           type: 'boolean',
           default: false,
-          describe: 'Without a hub with [auth]: accept tunnels without tokens (anyone who can reach it can attach)',
+          describe:
+            'Without a hub with [auth]: accept tunnels without tokens (anyone who can reach it can attach)',
         })
         .option('json', { type: 'boolean', default: false, describe: 'Print events as JSON lines' })
         .option('check', {

@@ -21,6 +21,8 @@ export interface HubLinkInit {
   readonly keys: JwksCache
   readonly logger: Logger
   readonly onRevoked: (leaseId: string, reason: string) => void
+  /** A lease was renewed at the hub: its tunnels may stay open until `expiresAt`. */
+  readonly onRenewed: (leaseId: string, expiresAt: number) => void
 }
 
 export class HubLink {
@@ -103,6 +105,8 @@ export class HubLink {
             await this.init.keys.update(JSON.parse(response.json))
             if (first) this.init.logger.info('watching the hub for revocations; its keys are cached')
             first = false
+          } else if (response.type === 'lease') {
+            this.init.onRenewed(response.lease.id, response.lease.expiresAtMs)
           } else if (response.type === 'revoked') {
             this.remember(response.leaseId)
             this.init.onRevoked(response.leaseId, response.reason)

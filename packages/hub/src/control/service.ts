@@ -14,6 +14,7 @@ import {
   newestSigningKey,
   type Principal,
   publicJwks,
+  type Right,
   type SigningKey,
   signCapability,
   type VerifiedIdentity,
@@ -67,16 +68,40 @@ export async function serveHubControl(init: HubControlInit): Promise<{ stop(): P
   await init.node.handle(HUB_PROTOCOL, (stream, connection) => control.serve(stream, connection), {
     runOnLimitedConnection: true,
   })
-  return { stop: () => init.node.unhandle(HUB_PROTOCOL) }
+  return {
+    stop: async () => {
+      control.close()
+      await init.node.unhandle(HUB_PROTOCOL)
+    },
+  }
+}
+
+interface CapabilityHolder {
+  readonly peer: string
+  readonly user: string
+  readonly rights: readonly Right[]
 }
 
 class HubControl {
   private readonly log: Logger
   private readonly now: () => number
+  /** Lease id → the peer its capability was last given to (and for whom, with which rights). */
+  private readonly capabilityHolders = new Map<string, CapabilityHolder>()
+
+  private readonly unsubscribe: () => void
 
   constructor(private readonly init: HubControlInit) {
     this.log = (init.logger ?? silentLogger).child('hub:control')
     this.now = init.now ?? Date.now
+    this.unsubscribe = init.reservations.subscribe((events) => {
+      for (const event of events) {
+        if (event.type === 'lease-ended') this.capabilityHolders.delete(event.lease.id)
+      }
+    })
+  }
+
+  close(): void {
+    this.unsubscribe()
   }
 
   async serve(stream: Stream, connection: Connection): Promise<void> {
@@ -116,6 +141,9 @@ class HubControl {
       })
     }
     if (body.type === 'watch') return this.watch(peer, send, stream)
+    if (body.type === 'capability' && request.login === '') {
+      return send(await this.renewCapability(body.leaseId, peer))
+    }
     if (body.type === 'enroll') {
       const exporter = this.init.enrollment.enroll(body.joinToken, peer.toString())
       this.log.info('exporter enrolled', { exporter, peer: peer.toString() })
@@ -295,8 +323,13 @@ class HubControl {
       }
       const onEvents = (events: readonly EngineEvent[]) => {
         for (const event of events) {
-          if (event.type !== 'lease-ended' || !event.lease.place.startsWith(prefix)) continue
-          send({ type: 'revoked', leaseId: event.lease.id, reason: event.reason }).catch(finish)
+          if (!('lease' in event) || !event.lease.place.startsWith(prefix)) continue
+          if (event.type === 'lease-ended') {
+            send({ type: 'revoked', leaseId: event.lease.id, reason: event.reason }).catch(finish)
+          } else if (event.type === 'lease-renewed') {
+            // Tunnels of a renewed lease live on to its new end.
+            send({ type: 'lease', lease: this.leaseInfo(event.lease) }).catch(finish)
+          }
         }
       }
       const onClose = () => finish()
@@ -362,12 +395,36 @@ class HubControl {
     const lease = engine.listLeases({ user: principal.name }).find((l) => l.id === leaseId)
     if (!lease) throw new ReservationError('ERR_NOT_FOUND', `you hold no lease ${leaseId}; see tether list`)
     const [exporterName, placeName] = splitPlaceId(lease.place)
-    const exporter = this.exporterEntry(exporterName)
     const access = authorize(principal, {
       action: 'attach',
       place: placeName,
-      placeTags: exporter?.places.find((p) => p.name === placeName)?.tags ?? [],
+      placeTags: this.exporterEntry(exporterName)?.places.find((p) => p.name === placeName)?.tags ?? [],
     })
+    const holder = { peer: peer.toString(), user: principal.name, rights: [...access.rights] }
+    this.capabilityHolders.set(lease.id, holder)
+    return this.signFor(lease, holder, peer)
+  }
+
+  /**
+   * A fresh capability for the peer that already holds one for this lease, without a login:
+   * an agent keeps its attachments past its user's login token. Lost on a hub restart (then the
+   * agent asks with a login again).
+   */
+  private renewCapability(leaseId: string, peer: PeerId): Promise<HubResponse> {
+    const holder = this.capabilityHolders.get(leaseId)
+    const lease = this.init.reservations.engine.listLeases().find((l) => l.id === leaseId)
+    if (!lease || !holder || holder.peer !== peer.toString() || holder.user !== lease.user) {
+      throw new AuthError(
+        'ERR_TOKEN_MISSING',
+        `no capability for lease ${leaseId} was given to this peer; ask with a login (tether attach after tether login)`,
+      )
+    }
+    return this.signFor(lease, holder, peer)
+  }
+
+  private async signFor(lease: Lease, holder: CapabilityHolder, peer: PeerId): Promise<HubResponse> {
+    const [exporterName, placeName] = splitPlaceId(lease.place)
+    const exporter = this.exporterEntry(exporterName)
     if (!exporter) {
       throw new ReservationError(
         'ERR_NOT_FOUND',
@@ -379,11 +436,11 @@ class HubControl {
     const token = await signCapability(
       {
         iss: this.init.issuer,
-        sub: principal.name,
+        sub: holder.user,
         aud: exporter.peerId,
         place: placeName,
         parts: [...lease.parts],
-        rights: [...access.rights],
+        rights: [...holder.rights],
         nbf: Math.floor(now / 1000),
         exp: Math.floor(expiresAt / 1000),
         rid: lease.id,
