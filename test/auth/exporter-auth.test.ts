@@ -11,12 +11,13 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { Agent } from '@tether/agent'
 import { generateSigningKey, parseHubToml } from '@tether/auth'
 import { callHub, type HubRequest } from '@tether/control'
 import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
 import { type Hub, startHub } from '@tether/hub'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
-import { importDeviceOver } from '@tether/usbip'
+import { importDevice, importDeviceOver, listDevices } from '@tether/usbip'
 import type { Browser } from 'playwright-core'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
@@ -237,5 +238,40 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     await new Promise((r) => setTimeout(r, 2_000))
     assert.equal(ended, true, 'returning the lease closed the tunnel')
     await device.close()
+  })
+
+  test('the agent forwards with a capability: the device lists and imports through it; without a login it does not', async () => {
+    const l = await lease('rpi-2')
+    const agent = await Agent.start({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [],
+      hub: hubAddress.toString(),
+    })
+    const anonymous = await Agent.start({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [],
+      hub: hubAddress.toString(),
+    })
+    try {
+      const forward = await agent.forward({ target: 'rpi-2', login: alice })
+      const [host, port] = forward.address.split(':') as [string, string]
+      const devices = await listDevices({ host, port: Number(port) })
+      assert.deepEqual(
+        devices.map((d) => d.busid),
+        [busidOf('rpi-2')],
+      )
+      const device = await importDevice({ host, port: Number(port), busid: busidOf('rpi-2') })
+      await device.close()
+      // Bob-less, login-less: the agent has no token, the exporter refuses its tunnels.
+      const open = await anonymous.forward({ target: 'rpi-2' })
+      const [h2, p2] = open.address.split(':') as [string, string]
+      await assert.rejects(listDevices({ host: h2, port: Number(p2) }))
+      // Nor can the agent forward a place the user holds no lease on.
+      await assert.rejects(agent.forward({ target: 'rpi-1', login: alice }), { code: 'ERR_NO_LEASE' })
+    } finally {
+      await agent.stop()
+      await anonymous.stop()
+      await ask({ type: 'return', id: l.id })
+    }
   })
 })

@@ -8,6 +8,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type DirectoryEntry, queryDirectory } from '@tether/directory'
 import { createTetherNode, openTunnel, RoundTripProbe, type TetherNode } from '@tether/net'
 import { type Logger, silentLogger } from '@tether/usbip'
+import { type CapabilitySource, leaseCapability } from './capabilities.js'
 import { bestConnection, connectExporter, type ExporterTarget, tryDirect } from './connector.js'
 import { RTT_INTERVAL_MS, UPGRADE_INTERVAL_MS } from './constants.js'
 import { AgentError } from './errors.js'
@@ -92,7 +93,7 @@ export class Agent {
 
   /** Attach every USB interface a target names; resolves when all are enumerated. */
   async attach(
-    request: { target: string; hub?: string },
+    request: { target: string; hub?: string; login?: string },
     onProgress: (message: string) => void = () => {},
   ): Promise<AttachmentInfo[]> {
     const hub = this.hubOf(request.hub)
@@ -103,6 +104,24 @@ export class Agent {
       ...(spec.exporter ? { exporter: spec.exporter } : {}),
     })
     const resolved = resolveTarget(entries, spec)
+    // With a login, the hub has [auth]: every tunnel carries a capability for the user's lease.
+    const capabilities = new Map<string, Promise<CapabilitySource>>()
+    const capabilityOf = (r: (typeof resolved)[number]) => {
+      if (!request.login) return undefined
+      const key = `${r.entry.name}/${r.place.name}`
+      let source = capabilities.get(key)
+      if (!source) {
+        onProgress(`asking the hub for a capability for ${key}`)
+        source = leaseCapability(
+          this.node,
+          hub,
+          { exporter: r.entry.name, place: r.place.name },
+          request.login,
+        )
+        capabilities.set(key, source)
+      }
+      return source
+    }
     const started: AttachmentInfo[] = []
     for (const r of resolved) {
       const already = [...this.attachments.values()].find(
@@ -120,6 +139,7 @@ export class Agent {
         hub,
         refresh: () => this.lookup(hub, r.entry),
         logger: this.log,
+        ...(request.login ? { capability: await (capabilityOf(r) as Promise<CapabilitySource>) } : {}),
       })
       try {
         started.push(await attachment.start((m) => onProgress(`${formatTarget(r)}: ${m}`)))
@@ -164,7 +184,12 @@ export class Agent {
    * Serve a local USB/IP endpoint (for stock `usbip`) for a place (or one part or interface of it):
    * it lists and imports only those devices.
    */
-  async forward(request: { target: string; hub?: string; listen?: string }): Promise<ForwardInfo> {
+  async forward(request: {
+    target: string
+    hub?: string
+    listen?: string
+    login?: string
+  }): Promise<ForwardInfo> {
     const hub = this.hubOf(request.hub)
     const spec = parseTarget(request.target)
     const entries = await queryDirectory(this.node, hub, {
@@ -174,6 +199,9 @@ export class Agent {
     const resolved = resolveTarget(entries, spec)
     const entry = resolved[0]?.entry
     if (!entry) throw new AgentError('ERR_NOT_FOUND', `no exporter has place ${spec.place}`)
+    const capability = request.login
+      ? await leaseCapability(this.node, hub, { exporter: entry.name, place: spec.place }, request.login)
+      : undefined
     const busids = resolved.map((r) => r.iface.busid)
     const endpoint = new UsbipEndpoint(
       (busid, signal) => this.openForwardTunnel(forward, entry, busid, signal),
@@ -190,6 +218,7 @@ export class Agent {
       target: { peerId: entry.peerId, addresses: entry.addresses },
       hub,
       endpoint,
+      capability,
     }
     const [host, port] = splitHostPort(request.listen ?? '127.0.0.1:0')
     const address = await forward.endpoint.listen(port, host)
@@ -213,7 +242,13 @@ export class Agent {
     }
     // The first tunnel of a connection: measure at once rather than at the next tick.
     if (!this.rtts.has(forward.target.peerId)) void this.measureRtt(this.intervals.rttMs)
-    return openTunnel(best.connection, undefined, { busid }, { logger: this.log, signal })
+    const token = await forward.capability?.token()
+    return openTunnel(
+      best.connection,
+      undefined,
+      { busid, ...(token ? { token } : {}) },
+      { logger: this.log, signal },
+    )
   }
 
   async unforward(id: string): Promise<void> {
@@ -372,6 +407,8 @@ interface Forward {
   target: ExporterTarget
   readonly hub: Multiaddr
   readonly endpoint: UsbipEndpoint
+  /** With a hub with [auth]: the tokens its tunnels carry. */
+  readonly capability: CapabilitySource | undefined
 }
 
 export function splitHostPort(text: string): [string, number] {

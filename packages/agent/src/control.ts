@@ -11,9 +11,15 @@ import type { Agent } from './agent.js'
 import { AgentError, isAgentError } from './errors.js'
 
 export type ControlRequest =
-  | { readonly op: 'attach'; readonly target: string; readonly hub?: string }
+  | { readonly op: 'attach'; readonly target: string; readonly hub?: string; readonly login?: string }
   | { readonly op: 'detach'; readonly selector?: string; readonly all?: boolean }
-  | { readonly op: 'forward'; readonly target: string; readonly hub?: string; readonly listen?: string }
+  | {
+      readonly op: 'forward'
+      readonly target: string
+      readonly hub?: string
+      readonly listen?: string
+      readonly login?: string
+    }
   | { readonly op: 'unforward'; readonly id: string }
   | { readonly op: 'status' }
   | { readonly op: 'shutdown' }
@@ -23,7 +29,9 @@ export type ControlEvent =
   | { readonly event: 'result'; readonly result: unknown }
   | { readonly event: 'error'; readonly code: string; readonly message: string }
 
-const MAX_REQUEST_BYTES = 16 * 1024
+const MAX_REQUEST_BYTES = 32 * 1024
+/** A login (OIDC) token is a few KiB. */
+const MAX_LOGIN_BYTES = 16 * 1024
 
 /** Where the agent's socket lives: TETHER_AGENT_SOCKET, /run/tether for root, else per user. */
 export function defaultSocketPath(
@@ -58,9 +66,17 @@ export function parseControlRequest(text: string): ControlRequest {
     const v = str(key, false)
     return v === undefined ? {} : { [key]: v }
   }
+  const login = () => {
+    const v = o.login
+    if (v === undefined) return {}
+    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_LOGIN_BYTES) {
+      throw new AgentError('ERR_BAD_REQUEST', 'control request field "login" must be a login token')
+    }
+    return { login: v }
+  }
   switch (o.op) {
     case 'attach':
-      return { op: 'attach', target: str('target', true) as string, ...opt('hub') }
+      return { op: 'attach', target: str('target', true) as string, ...opt('hub'), ...login() }
     case 'detach':
       if (o.all !== undefined && typeof o.all !== 'boolean')
         throw new AgentError('ERR_BAD_REQUEST', '"all" must be a boolean')
@@ -68,7 +84,13 @@ export function parseControlRequest(text: string): ControlRequest {
         throw new AgentError('ERR_BAD_REQUEST', 'detach needs a selector or all')
       return { op: 'detach', ...opt('selector'), ...(o.all ? { all: true } : {}) }
     case 'forward':
-      return { op: 'forward', target: str('target', true) as string, ...opt('hub'), ...opt('listen') }
+      return {
+        op: 'forward',
+        target: str('target', true) as string,
+        ...opt('hub'),
+        ...opt('listen'),
+        ...login(),
+      }
     case 'unforward':
       return { op: 'unforward', id: str('id', true) as string }
     case 'status':

@@ -8,6 +8,10 @@ export type AgentErrorCode =
   | 'ERR_BAD_REQUEST'
   | 'ERR_AGENT_UNAVAILABLE'
   | 'ERR_ABORTED'
+  /** A hub with [auth]: the user holds no lease on the place. */
+  | 'ERR_NO_LEASE'
+  /** The hub refused or failed a request (its code is in the message). */
+  | 'ERR_HUB'
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode

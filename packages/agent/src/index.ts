@@ -5,6 +5,7 @@
  */
 export * from './agent.js'
 export * from './backoff.js'
+export * from './capabilities.js'
 export * from './connector.js'
 export * from './constants.js'
 export * from './control.js'

@@ -10,6 +10,7 @@ import type { ConnectionPath, TetherNode } from '@tether/net'
 import { openTunnel } from '@tether/net'
 import { type Logger, silentLogger } from '@tether/usbip'
 import { reconnectDelay } from './backoff.js'
+import type { CapabilitySource } from './capabilities.js'
 import { connectExporter, type ExporterTarget } from './connector.js'
 import { formatTarget, type ResolvedInterface } from './resolve.js'
 import { importHandshake } from './vhci/import.js'
@@ -53,6 +54,8 @@ export interface RemoteAttachmentInit {
   readonly refresh: () => Promise<ExporterTarget | undefined>
   readonly logger?: Logger
   readonly enumerationTimeoutMs?: number
+  /** With a hub with [auth]: the capability tokens the tunnel carries. */
+  readonly capability?: CapabilitySource
 }
 
 export class RemoteAttachment {
@@ -133,7 +136,13 @@ export class RemoteAttachment {
     this.path = path
     this.remoteAddress = connection.remoteAddr.toString()
     onProgress(`${path} connection via ${this.remoteAddress}; opening tunnel to ${busid}`)
-    const stream = await openTunnel(connection, undefined, { busid }, { logger: this.log, signal })
+    const token = await this.init.capability?.token()
+    const stream = await openTunnel(
+      connection,
+      undefined,
+      { busid, ...(token ? { token } : {}) },
+      { logger: this.log, signal },
+    )
     try {
       const device = await importHandshake(stream, busid, { signal })
       onProgress(
