@@ -172,9 +172,10 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     await ask({ type: 'return', id: l.id })
   })
 
-  test('kick: the exporter closes the tunnel within 5 s; the audit log has the kick', async () => {
+  test('kick: the exporter closes the tunnel within 5 s, refuses the revoked token; the audit log has the kick', async () => {
     const l = await lease('rpi-1')
-    const duplex = await tunnel(importer, busidOf('rpi-1'), await capability(l.id))
+    const token = await capability(l.id)
+    const duplex = await tunnel(importer, busidOf('rpi-1'), token)
     const device = await importDeviceOver(duplex, busidOf('rpi-1'))
     // EOF is what the importer's kernel acts on (vhci detaches); the stream is cut after that.
     const closed = new Promise<number>((resolve) => {
@@ -192,6 +193,10 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
       'the audit log records the kick',
     )
     assert.ok(at - kickedAt < 5_000)
+    await assert.rejects(
+      tunnel(importer, busidOf('rpi-1'), token),
+      refused('STATUS_DENIED', 'ERR_TOKEN_REVOKED'),
+    )
   })
 
   test('expiry: the tunnel closes when the lease (and token) ends; the expired token is refused', async () => {

@@ -4,10 +4,13 @@ import { isUsbipError } from '@tether/usbip'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { CliUsageError } from './address.js'
+import { accountCommands } from './commands/account.js'
+import { adminCommands } from './commands/admin.js'
 import { consoleCommand } from './commands/console.js'
 import { exportCommand } from './commands/export.js'
 import { hubCommand } from './commands/hub.js'
 import { importerCommands } from './commands/importer.js'
+import { reservationCommands } from './commands/reservations.js'
 import { serveCommand } from './commands/serve.js'
 import { usbipAttachCommand } from './commands/usbip-attach.js'
 import { usbipListCommand } from './commands/usbip-list.js'
@@ -32,6 +35,7 @@ const TETHER_ERRORS = new Set([
   'DirectoryError',
   'ExporterError',
   'HubError',
+  'HubRequestError',
   'NetError',
   'VirtualDeviceError',
 ])
@@ -68,6 +72,12 @@ const cli = yargs(argv)
       'name a usbip subcommand: list, console, attach, detach or port',
     ),
   )
+  .command('admin', "Hub administration: join tokens, grants, kicks, maintenance (the hub's admins)", (y) =>
+    adminCommands(y).demandCommand(
+      1,
+      'name an admin subcommand: join-token, grant, revoke, kick or maintenance',
+    ),
+  )
   .demandCommand(1, 'name a command; see tether --help')
   .strict()
   .help()
@@ -81,6 +91,8 @@ serveCommand(cli, makeLogger)
 hubCommand(cli, makeLogger)
 exportCommand(cli, makeLogger)
 importerCommands(cli, makeLogger)
+accountCommands(cli)
+reservationCommands(cli)
 
 try {
   await cli.parseAsync()

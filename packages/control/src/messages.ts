@@ -113,6 +113,9 @@ export const MAX_JWKS_JSON = 64 * 1024
 export const MAX_FAILURE_MESSAGE = 1024
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+/** A place, optionally with its exporter: PLACE or EXPORTER/PLACE. */
+const PLACE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62}\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+const MAX_PLACE = 2 * MAX_NAME + 1
 const SUBJECT = /^(user|group):[^\s]{1,256}$/
 const FAILURE_CODE = /^ERR_[A-Z0-9_]{1,60}$/
 
@@ -196,7 +199,7 @@ function requestBody(o: Plain): HubRequestBody {
       const parts = Array.isArray(b.parts) ? b.parts : []
       if (parts.length > MAX_SPEC_ITEMS)
         throw badField('ReserveRequest', 'parts', `has more than ${MAX_SPEC_ITEMS}`)
-      const place = r.optStr(b, 'place', MAX_NAME, NAME)
+      const place = r.optStr(b, 'place', MAX_PLACE, PLACE)
       return {
         type: 'reserve',
         ...(place !== undefined ? { place } : {}),
@@ -226,7 +229,7 @@ function requestBody(o: Plain): HubRequestBody {
     case 'list':
       return { type: 'list', all: fields('ListRequest').bool(b, 'all') }
     case 'who': {
-      const place = fields('WhoRequest').optStr(b, 'place', MAX_NAME, NAME)
+      const place = fields('WhoRequest').optStr(b, 'place', MAX_PLACE, PLACE)
       return { type: 'who', ...(place !== undefined ? { place } : {}) }
     }
     case 'whoami':
@@ -235,7 +238,7 @@ function requestBody(o: Plain): HubRequestBody {
       return { type: 'jwks' }
     case 'grant': {
       const g = fields('GrantRequest')
-      const place = g.optStr(b, 'place', MAX_NAME, NAME)
+      const place = g.optStr(b, 'place', MAX_PLACE, PLACE)
       const tag = g.optStr(b, 'tag', MAX_NAME, NAME)
       if ((place === undefined) === (tag === undefined))
         throw badField('GrantRequest', 'place', 'or tag: give exactly one')
@@ -267,7 +270,7 @@ function requestBody(o: Plain): HubRequestBody {
       const m = fields('MaintenanceRequest')
       return {
         type: 'maintenance',
-        place: m.str(b, 'place', MAX_NAME, NAME),
+        place: m.str(b, 'place', MAX_PLACE, PLACE),
         on: m.bool(b, 'on'),
         reason: m.str(b, 'reason', MAX_REASON),
       }

@@ -47,6 +47,7 @@ describe('hub control messages', () => {
     { login: 't', body: { type: 'list', all: true } },
     { login: 't', body: { type: 'show', id: 'q-7' } },
     { login: 't', body: { type: 'who', place: 'rpi-1' } },
+    { login: 't', body: { type: 'who', place: 'lab-a/rpi-1' } },
     { login: 't', body: { type: 'who' } },
     { login: 't', body: { type: 'whoami' } },
     { login: '', body: { type: 'jwks' } },

@@ -192,8 +192,10 @@ class HubControl {
       }
       case 'return': {
         if (engine.show(body.id)?.kind === 'queued') {
-          const entry = await run((e) => e.cancel(body.id, user, this.now()))
-          return send({ type: 'progress', entry: { ...this.entryInfo(entry), position: 0 } })
+          // Not `progress` (that means "keep waiting"): the entry, out of the queue, in a list.
+          const info = this.entryInfo(engine.listQueue({ user }).find((q) => q.id === body.id) as QueueEntry)
+          await run((e) => e.cancel(body.id, user, this.now()))
+          return send({ type: 'list', leases: [], queue: [{ ...info, position: 0 }] })
         }
         const lease = await run((e) => e.returnLease(body.id, user, this.now()))
         return send({ type: 'lease', lease: this.leaseInfo(lease) })
@@ -236,7 +238,8 @@ class HubControl {
           throw new ReservationError('ERR_NOT_FOUND', `nothing called ${body.id} is yours to see`)
         }
         if (shown.kind === 'lease') return send({ type: 'lease', lease: this.leaseInfo(shown.lease) })
-        if (shown.kind === 'queued') return send({ type: 'progress', entry: this.entryInfo(shown.entry) })
+        if (shown.kind === 'queued')
+          return send({ type: 'list', leases: [], queue: [this.entryInfo(shown.entry)] })
         return send({ type: 'done' })
       }
       case 'who': {

@@ -1,0 +1,389 @@
+/**
+ * The `tether` command against a hub with [auth] and a real OpenID Provider: `login` through the
+ * browser (chromium drives the URL the CLI prints) and with --token-cmd (a command printing an ID
+ * token from an earlier browser login), `whoami` (from the hub, and from the stored login when the
+ * hub is unreachable), an exporter enrolled with `admin join-token`, `reserve` at once and after
+ * waiting in the queue (positions on stderr), Ctrl-C leaving the queue, `list`/`who`/`show`/`renew`,
+ * `admin kick`/`maintenance`/`grant`, and refusals printing the hub's message with exit status 1.
+ * Every CLI run is a child process with its own XDG_STATE_HOME and file credentials.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateSigningKey, parseHubToml } from '@tether/auth'
+import { keepRegistered, type RegistrationHandle } from '@tether/directory'
+import { callHub, type Hub, type LeaseInfo, type QueueEntryInfo, startHub } from '@tether/hub'
+import { createTetherNode, type TetherNode } from '@tether/net'
+import type { Browser } from 'playwright-core'
+import { loginAs } from '../lib/browser-login.js'
+import { DEFAULT_USERS, type Idp, startIdp } from '../lib/idp.js'
+import { freePort, startTether, type TetherProcess } from '../lib/tether-process.js'
+import { CLI_MAIN } from '../lib/tether-server.js'
+import { repoRoot, tail } from '../lib/vm.js'
+import { launchChromium, loopbackPage, signInAndConsent } from '../login/browser.js'
+
+const hubToml = (issuer: string) => `
+[auth]
+[[auth.issuer]]
+url = "${issuer}"
+client_id = "tether-cli"
+
+[[rule]]
+name = "board admins"
+match = { groups = ["board-admins"] }
+roles = ["admin"]
+
+[[rule]]
+name = "lab-a developers"
+match = { groups = ["lab-a"] }
+roles = ["importer"]
+tags = ["lab-a"]
+max_priority = 5
+max_lease = "1h"
+`
+
+const CAROL = {
+  sub: 'carol',
+  password: 'carol-password',
+  claims: { name: 'Carol Example', preferred_username: 'carol', groups: ['lab-a'] },
+}
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs one `tether` command to its end (bounded). */
+function tether(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI_MAIN, ...args],
+      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+  })
+}
+
+/** Runs a command that must succeed; its stdout. */
+async function ok(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const r = await tether(args, env)
+  assert.equal(r.code, 0, `tether ${args.join(' ')} failed:\n${r.stderr}${r.stdout}`)
+  return r.stdout
+}
+
+/** Runs a command the hub must refuse: exit 1 and "tether: MESSAGE (CODE)" on stderr. */
+async function refused(args: readonly string[], env: NodeJS.ProcessEnv, code: string): Promise<string> {
+  const r = await tether(args, env)
+  assert.equal(r.code, 1, `tether ${args.join(' ')} should exit 1:\n${r.stderr}${r.stdout}`)
+  const line = new RegExp(`^tether: (.+) \\(${code}\\)$`, 'm').exec(r.stderr)
+  assert.ok(line, `expected ${code} in:\n${r.stderr}`)
+  assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace:\n${r.stderr}`)
+  return line[1] as string
+}
+
+/** Resolves with the first match of `pattern` in the process's stdout+stderr. */
+async function waitForOutput(p: TetherProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const match = pattern.exec(p.output())
+    if (match) return match
+    if (p.child.exitCode !== null || p.child.signalCode !== null) {
+      assert.fail(`exited before printing ${pattern}:\n${tail(p.output())}`)
+    }
+    if (Date.now() > deadline) assert.fail(`no ${pattern} within ${timeoutMs} ms:\n${tail(p.output())}`)
+    await sleep(50)
+  }
+}
+
+function exitCode(p: TetherProcess, timeoutMs: number): Promise<number | null> {
+  if (p.child.exitCode !== null) return Promise.resolve(p.child.exitCode)
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`still running after ${timeoutMs} ms:\n${p.output()}`)),
+      timeoutMs,
+    )
+    p.child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
+  })
+}
+
+describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () => {
+  let idp: Idp
+  let browser: Browser
+  let dir: string
+  let hub: Hub
+  let hubAddress: string
+  let exporter: TetherNode | undefined
+  let registration: RegistrationHandle | undefined
+  const running: TetherProcess[] = []
+  const env: Record<'alice' | 'carol' | 'dave', NodeJS.ProcessEnv> = { alice: {}, carol: {}, dave: {} }
+  let carolToken: string
+
+  const json = async <T>(args: readonly string[], who: NodeJS.ProcessEnv): Promise<T> =>
+    JSON.parse(await ok([...args, '--json'], who)) as T
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tether-cli-auth-'))
+    idp = await startIdp({ users: [...DEFAULT_USERS, CAROL] })
+    browser = await launchChromium()
+    carolToken = await loginAs(idp, browser, 'carol', 'carol-password')
+    await writeFile(join(dir, 'carol.jwt'), carolToken, { mode: 0o600 })
+    hub = await startHub({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      auth: {
+        policy: parseHubToml(hubToml(idp.issuer), 'hub.toml'),
+        database: join(dir, 'hub.db'),
+        signingKeys: [await generateSigningKey()],
+        tickMs: 100,
+      },
+    })
+    hubAddress = (hub.addresses()[0] as { toString(): string }).toString()
+    for (const user of ['alice', 'carol', 'dave'] as const) {
+      await mkdir(join(dir, user), { recursive: true })
+      // Each user on their own machine: state, credentials in a file, no browser to open.
+      env[user] = {
+        XDG_STATE_HOME: join(dir, user),
+        TETHER_CREDENTIALS: 'file',
+        TETHER_HUB: hubAddress,
+        DISPLAY: '',
+        WAYLAND_DISPLAY: '',
+      }
+    }
+  })
+
+  after(async () => {
+    await Promise.allSettled(running.map((p) => p.stop()))
+    await registration?.stop().catch(() => {})
+    await Promise.resolve(exporter?.stop()).catch(() => {})
+    await hub?.stop()
+    await browser?.close()
+    await idp?.close()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  test('login through the browser and with a token command; whoami from the hub and offline', async () => {
+    // alice: the CLI prints the IdP's URL (--no-browser) and chromium follows it.
+    const login = startTether(['login', '--no-browser'], env.alice)
+    running.push(login)
+    const [, url] = await waitForOutput(login, /open this URL:\n\s+(\S+)/, 15_000)
+    const tab = await loopbackPage(browser)
+    try {
+      await tab.page.goto(url as string)
+      await signInAndConsent(tab.page, 'alice', 'alice-password')
+      const [line] = await login.waitForLine(/^logged in to .*$/, 30_000)
+      assert.match(
+        line,
+        new RegExp(`^logged in to ${hubAddress} as alice \\(roles: (admin, importer|importer, admin)\\)$`),
+      )
+    } finally {
+      await tab.close()
+    }
+    assert.equal(await exitCode(login, 5_000), 0)
+    assert.ok(!/keyring/.test(login.output()), 'TETHER_CREDENTIALS=file: no store notice')
+    const file = await stat(join(dir, 'alice', 'tether', 'credentials.json'))
+    assert.equal(file.mode & 0o777, 0o600)
+
+    // carol: a token command, as a CI job logs in.
+    const out = await ok(['login', hubAddress, '--token-cmd', `cat '${join(dir, 'carol.jwt')}'`], env.carol)
+    assert.equal(out, `logged in to ${hubAddress} as carol (roles: importer)\n`)
+
+    const me = await json<{ user: string; roles: string[]; issuer: string; verified: boolean }>(
+      ['whoami'],
+      env.alice,
+    )
+    assert.equal(me.user, 'alice')
+    assert.deepEqual([...me.roles].sort(), ['admin', 'importer'])
+    assert.equal(me.issuer, idp.issuer)
+    assert.equal(me.verified, true)
+    assert.match(await ok(['whoami'], env.carol), /^carol at \S+ \(roles: importer\), issuer /)
+
+    // The hub unreachable (same peer id, a port nobody listens on): the stored login, marked unverified.
+    const peer = hub.node.peerId.toString()
+    const dead = `/ip4/127.0.0.1/tcp/${await freePort()}/p2p/${peer}`
+    const offline = await tether(['whoami', dead, '--json'], env.carol)
+    assert.equal(offline.code, 0, offline.stderr)
+    assert.match(offline.stderr, /cannot reach the hub/)
+    const local = JSON.parse(offline.stdout) as { user: string; verified: boolean }
+    assert.deepEqual([local.user, local.verified], ['carol', false])
+
+    // Never logged in: the fix is named.
+    const dave = await tether(['whoami'], env.dave)
+    assert.equal(dave.code, 1)
+    assert.match(dave.stderr, /run tether login .*\(ERR_NOT_LOGGED_IN\)/)
+  })
+
+  test('admin join-token: an exporter enrolls with it and registers its place', async () => {
+    const issued = await json<{ token: string; expiresAtMs: number }>(
+      ['admin', 'join-token', 'lab-a-1', '--valid', '10m'],
+      env.alice,
+    )
+    assert.ok(issued.expiresAtMs > Date.now() + 9 * 60_000)
+    const text = await ok(['admin', 'join-token', 'lab-a-2'], env.alice)
+    assert.match(text, /works once/)
+    assert.match(await refused(['admin', 'join-token', 'x'], env.carol, 'ERR_PERMISSION_DENIED'), /./)
+
+    exporter = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+    const enrolled = await callHub(exporter, hub.addresses()[0] as never, {
+      login: '',
+      body: { type: 'enroll', joinToken: issued.token },
+    })
+    assert.deepEqual(enrolled, { type: 'enrolled', exporter: 'lab-a-1' })
+    registration = keepRegistered(exporter, {
+      hub: hub.addresses()[0] as never,
+      registration: () => ({
+        name: 'lab-a-1',
+        addresses: ['/ip4/127.0.0.1/tcp/9'],
+        places: [
+          {
+            name: 'rpi-1',
+            tags: ['lab-a'],
+            parts: [{ name: 'board', compatible: ['raspberrypi,4'], interfaces: [] }],
+          },
+        ],
+      }),
+    })
+    await registration.firstRegistered
+  })
+
+  test('reserve: a lease at once, then a waiter told its position gets the place when it is returned', async () => {
+    const first = await json<LeaseInfo>(['reserve', 'rpi-1', '--for', '20m'], env.alice)
+    assert.deepEqual([first.place, first.exporter, first.user], ['rpi-1', 'lab-a-1', 'alice'])
+    assert.ok(Math.abs(first.expiresAtMs - first.startsAtMs - 20 * 60_000) < 1000)
+
+    const waiter = startTether(['reserve', 'rpi-1', '--for', '5m'], env.carol)
+    running.push(waiter)
+    const [, position, queueId] = await waitForOutput(
+      waiter,
+      /waiting: position (\d+) in the queue \((\S+)\)/,
+      15_000,
+    )
+    assert.equal(position, '1')
+
+    const mine = await json<{ leases: LeaseInfo[]; queue: QueueEntryInfo[] }>(['list'], env.alice)
+    assert.deepEqual(
+      mine.leases.map((l) => l.id),
+      [first.id],
+    )
+    assert.deepEqual(mine.queue, [])
+    const everyone = await json<{ leases: LeaseInfo[]; queue: QueueEntryInfo[] }>(
+      ['list', '--all'],
+      env.alice,
+    )
+    assert.deepEqual(
+      everyone.queue.map((q) => [q.id, q.user, q.position]),
+      [[queueId, 'carol', 1]],
+    )
+    const table = await ok(['who', 'rpi-1'], env.carol)
+    assert.match(table, /^ID\s+KIND\s+USER\s+PLACE\s+PRIO\s+STATE$/m)
+    assert.match(table, new RegExp(`^${first.id}\\s+lease\\s+alice\\s+lab-a-1/rpi-1\\s`, 'm'))
+    assert.match(table, new RegExp(`^${queueId}\\s+queued\\s+carol\\s+lab-a-1/rpi-1\\s+0\\s+position 1`, 'm'))
+    const shown = await json<{ kind: string; entry: QueueEntryInfo }>(['show', queueId as string], env.carol)
+    assert.deepEqual([shown.kind, shown.entry.id], ['queued', queueId])
+    assert.match(
+      await ok(['show', first.id], env.alice),
+      new RegExp(
+        `^lease ${first.id}: place rpi-1 at exporter lab-a-1 \\(parts board\\), held by alice, expires `,
+      ),
+    )
+
+    assert.equal(await ok(['return', first.id], env.alice), `returned ${first.id} (lab-a-1/rpi-1)\n`)
+    const [line, leaseId] = await waiter.waitForLine(
+      /^lease (\S+): place rpi-1 at exporter lab-a-1 \(parts board\), held by carol, expires \d{4}-/,
+      15_000,
+    )
+    assert.ok(line)
+    assert.equal(await exitCode(waiter, 5_000), 0)
+
+    // A renewal runs the lease until --for from now.
+    const renewed = await json<LeaseInfo>(['renew', leaseId as string, '--for', '20m'], env.carol)
+    assert.equal(renewed.id, leaseId)
+    assert.ok(Math.abs(renewed.expiresAtMs - Date.now() - 20 * 60_000) < 10_000)
+    const carols = await json<{ leases: LeaseInfo[] }>(['list'], env.carol)
+    assert.deepEqual(
+      carols.leases.map((l) => l.id),
+      [leaseId],
+    )
+  })
+
+  test('refusals print the hub’s message and exit 1; an admin kicks a lease', async () => {
+    const { leases } = await json<{ leases: LeaseInfo[] }>(['list'], env.carol)
+    const lease = leases[0] as LeaseInfo
+    assert.match(
+      await refused(['admin', 'kick', lease.id, '--reason', 'mine now'], env.carol, 'ERR_PERMISSION_DENIED'),
+      /./,
+    )
+    await refused(['reserve', 'rpi-1', '--priority', '9', '--no-wait'], env.carol, 'ERR_PRIORITY_CAP')
+    await refused(['reserve', 'rpi-1', '--no-wait'], env.alice, 'ERR_BUSY')
+    await refused(['return', 'L-nope'], env.carol, 'ERR_NOT_FOUND')
+    const bad = await tether(['reserve', 'rpi-1', '--tag', 'lab-a'], env.carol)
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /not both/)
+
+    assert.equal(
+      await ok(['admin', 'kick', lease.id, '--reason', 'bench maintenance'], env.alice),
+      `kicked carol from lab-a-1/rpi-1 (lease ${lease.id})\n`,
+    )
+    assert.deepEqual((await json<{ leases: LeaseInfo[] }>(['list'], env.carol)).leases, [])
+  })
+
+  test('Ctrl-C while waiting leaves the queue', async () => {
+    const held = await json<LeaseInfo>(['reserve', 'rpi-1'], env.alice)
+    const waiter = startTether(['reserve', 'rpi-1'], env.carol)
+    running.push(waiter)
+    const [, , queueId] = await waitForOutput(
+      waiter,
+      /waiting: position (\d+) in the queue \((\S+)\)/,
+      15_000,
+    )
+    waiter.child.kill('SIGINT')
+    assert.equal(await exitCode(waiter, 15_000), 130)
+    assert.match(waiter.output(), new RegExp(`left the queue \\(${queueId}\\)`))
+    const everyone = await json<{ queue: QueueEntryInfo[] }>(['list', '--all'], env.alice)
+    assert.deepEqual(everyone.queue, [])
+    await ok(['return', held.id], env.alice)
+  })
+
+  test('maintenance and grants; logout', async () => {
+    assert.equal(
+      await ok(['admin', 'maintenance', 'rpi-1', 'on', '--reason', 'reflashing'], env.alice),
+      'place rpi-1 is in maintenance\n',
+    )
+    await refused(['reserve', 'rpi-1', '--no-wait'], env.carol, 'ERR_MAINTENANCE')
+    assert.equal(
+      await ok(['admin', 'maintenance', 'rpi-1', 'off'], env.alice),
+      'place rpi-1 is back in service\n',
+    )
+    assert.match(
+      await ok(
+        ['admin', 'grant', 'user:carol', '--place', 'rpi-1', '--from', '+2h', '--for', '1h'],
+        env.alice,
+      ),
+      /^granted place rpi-1 to user:carol from \d{4}-.* \(in 2h\) until .* \(in 3h\)\n$/,
+    )
+    await refused(
+      ['admin', 'grant', 'user:carol', '--tag', 'lab-a', '--for', '1h'],
+      env.carol,
+      'ERR_PERMISSION_DENIED',
+    )
+
+    assert.equal(await ok(['logout'], env.carol), `logged out of ${hubAddress}\n`)
+    assert.equal(
+      await ok(['logout', hub.node.peerId.toString()], env.carol),
+      `you were not logged in to ${hub.node.peerId.toString()}\n`,
+    )
+    await refused(['list'], env.carol, 'ERR_NOT_LOGGED_IN')
+  })
+})
