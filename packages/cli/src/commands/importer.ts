@@ -22,6 +22,7 @@ import {
 import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
 import { untilStopSignal } from '../stop-signal.js'
+import { hubKey } from './hub-session.js'
 
 const HUB_HELP = 'The hub: /ip4/HOST/tcp/PORT/p2p/HUBID as `tether hub` prints it (default: $TETHER_HUB)'
 const AGENT_START_TIMEOUT_MS = 30_000
@@ -131,7 +132,12 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
         await ensureAgent(args.socket, args.start, args.hub)
         const result = (await callAgent(
           args.socket,
-          { op: 'attach', target: args.target, ...(args.hub ? { hub: args.hub } : {}) },
+          {
+            op: 'attach',
+            target: args.target,
+            ...(args.hub ? { hub: args.hub } : {}),
+            ...(await loginFor(args.hub)),
+          },
           (m) => process.stderr.write(`… ${m}\n`),
         )) as AttachmentInfo[]
         if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`)
@@ -196,6 +202,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           target: args.target,
           listen: args.listen,
           ...(args.hub ? { hub: args.hub } : {}),
+          ...(await loginFor(args.hub)),
         })) as ForwardInfo
         if (args.json) process.stdout.write(`${JSON.stringify(info)}\n`)
         else {
@@ -289,6 +296,22 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
         }
       },
     )
+}
+
+/**
+ * The user's login for the hub, when they ran `tether login`: the agent then asks the hub for
+ * capability tokens. None for an open hub (or without a login: an [auth] exporter then refuses).
+ */
+async function loginFor(hub: string | undefined): Promise<{ login?: string }> {
+  if (!hub) return {}
+  const identity = await import('@tether/identity')
+  const { store } = await identity.openCredentialStore()
+  try {
+    return { login: await identity.currentToken(store, hubKey(hub)) }
+  } catch (err) {
+    if (identity.isIdentityError(err, 'ERR_NOT_LOGGED_IN')) return {}
+    throw err
+  }
 }
 
 /** Connect to the agent, starting one in the background when allowed and none answers. */
