@@ -205,6 +205,14 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     await assert.rejects(reserve(bob, 'rpi-1'), refusedWith('ERR_PERMISSION_DENIED'))
     await assert.rejects(reserve(alice, 'rpi-2'), refusedWith('ERR_PERMISSION_DENIED'))
     await assert.rejects(reserve(alice, 'rpi-1', 9), refusedWith('ERR_PRIORITY_CAP'))
+    // Each refusal is in the audit log, with its reason.
+    const refusals = ((await hub.authority?.reservations.store.audit({ types: ['refused'] })) ?? []).map(
+      ({ event }) => (event.type === 'refused' ? event.code : ''),
+    )
+    assert.ok(
+      refusals.includes('ERR_PERMISSION_DENIED') && refusals.includes('ERR_PRIORITY_CAP'),
+      String(refusals),
+    )
     const lease = await reserve(alice, 'rpi-1', 5)
     assert.equal(lease.type, 'lease')
     if (lease.type !== 'lease') return

@@ -119,6 +119,20 @@ class HubControl {
       }
       const { code, message } = failure ?? { code: 'ERR_INTERNAL', message: 'the hub failed; see its log' }
       this.log.info('refused', { peer: peer.toString(), request: request?.body.type, code, message })
+      // Login and policy refusals go to the audit log too (the engine records its own).
+      if (request && isAuthError(err)) {
+        const place = 'place' in request.body ? request.body.place : undefined
+        await this.init.reservations
+          .run((e) =>
+            e.recordRefusal(this.now(), {
+              request: request?.body.type ?? 'unknown',
+              code,
+              message,
+              ...(place ? { place } : {}),
+            }),
+          )
+          .catch(() => {})
+      }
       await send({ type: 'failure', code, message }).catch(() => {})
     }
     await stream.close().catch(() => stream.abort(new Error('closing')))

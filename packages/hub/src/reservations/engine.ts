@@ -703,6 +703,27 @@ export class ReservationEngine {
     return 'place' in grant.target ? [grant.target.place] : [...this.places.withTag(grant.target.tag)]
   }
 
+  /** Put a refusal decided outside the engine (login, policy) into the audit log. */
+  recordRefusal(
+    now: number,
+    refusal: {
+      readonly request: string
+      readonly code: string
+      readonly message: string
+      readonly user?: string
+      readonly place?: string
+    },
+  ): void {
+    this.emit(now, {
+      type: 'refused',
+      op: 'access',
+      code: refusal.code,
+      message: `${refusal.request}: ${refusal.message}`,
+      ...(refusal.user !== undefined ? { user: refusal.user } : {}),
+      ...(refusal.place !== undefined ? { place: refusal.place } : {}),
+    })
+  }
+
   private refuse(
     now: number,
     op: Operation,

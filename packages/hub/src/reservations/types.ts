@@ -98,6 +98,8 @@ export type Operation =
   | 'grant'
   | 'revoke'
   | 'maintenance'
+  /** Refused by the hub's login or policy check before the engine saw it. */
+  | 'access'
 
 interface EventBase {
   /** Engine-wide sequence number, also the audit log's key. */
@@ -131,7 +133,8 @@ export type EngineEvent =
   | (EventBase & {
       readonly type: 'refused'
       readonly op: Operation
-      readonly code: ReservationErrorCode
+      /** A ReservationErrorCode, or the policy's (ERR_PERMISSION_DENIED, ERR_PRIORITY_CAP...). */
+      readonly code: ReservationErrorCode | (string & {})
       readonly message: string
       readonly user?: string
       readonly place?: string
