@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { Agent } from '@tether/agent'
 import { generateSigningKey, parseHubToml } from '@tether/auth'
@@ -69,6 +70,9 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
   let importer: TetherNode
   let thief: TetherNode
   let alice: string
+  let exporterKey: PrivateKey
+  /** The capability of a kicked lease (unexpired): no exporter may accept it again. */
+  let kickedToken: Uint8Array | undefined
   const busidOf = (place: string) => exporter.interfaces.find((i) => i.place === place)?.busid as string
 
   const ask = (body: HubRequest['body']) => callHub(importer, hubAddress, { login: alice, body })
@@ -119,9 +123,10 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     importer = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
     thief = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
     const join_ = await ask({ type: 'join-token', exporter: 'lab-a-1', validMs: 60_000 })
+    exporterKey = await generateKeyPair('Ed25519')
     exporter = await startExporter({
       config: parsePlacesToml(PLACES, join(dir, 'places.toml')),
-      privateKey: await generateKeyPair('Ed25519'),
+      privateKey: exporterKey,
       hub: hubAddress,
       listen: ['/ip4/127.0.0.1/tcp/0'],
       auth: { jwksCache: join(dir, 'jwks.json'), joinToken: join_.type === 'join-token' ? join_.token : '' },
@@ -195,6 +200,25 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     assert.ok(at - kickedAt < 5_000)
     await assert.rejects(
       tunnel(importer, busidOf('rpi-1'), token),
+      refused('STATUS_DENIED', 'ERR_TOKEN_REVOKED'),
+    )
+    kickedToken = token
+  })
+
+  test('an exporter restarted after a kick still refuses the kicked lease token (the hub replays lease ends)', async () => {
+    assert.ok(kickedToken, 'the kick test ran first')
+    await exporter.stop()
+    exporter = await startExporter({
+      config: parsePlacesToml(PLACES, join(dir, 'places.toml')),
+      privateKey: exporterKey,
+      hub: hubAddress,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      auth: { jwksCache: join(dir, 'jwks.json') },
+    })
+    await exporter.registration?.firstRegistered
+    await new Promise((r) => setTimeout(r, 1_000)) // the watch stream delivers the replay
+    await assert.rejects(
+      tunnel(importer, busidOf('rpi-1'), kickedToken),
       refused('STATUS_DENIED', 'ERR_TOKEN_REVOKED'),
     )
   })

@@ -353,7 +353,21 @@ class HubControl {
       const unsubscribe = this.init.reservations.subscribe(onEvents)
       stream.addEventListener('close', onClose)
       this.log.info('exporter watching', { exporter: entry.name, peer: peer.toString() })
-      send({ type: 'jwks', json: JSON.stringify(publicJwks([...this.init.signingKeys()])) }).catch(finish)
+      void (async () => {
+        await send({ type: 'jwks', json: JSON.stringify(publicJwks([...this.init.signingKeys()])) })
+        // Leases that ended while the exporter was away (restarted, cut off): their tokens may
+        // still be unexpired, so it must hear of them too.
+        const ended = await this.init.reservations.store.audit({
+          types: ['lease-ended'],
+          since: this.now() - CAPABILITY_LIFETIME_MS,
+          limit: 100_000,
+        })
+        for (const { event } of ended) {
+          if (event.type === 'lease-ended' && event.lease.place.startsWith(prefix)) {
+            await send({ type: 'revoked', leaseId: event.lease.id, reason: event.reason })
+          }
+        }
+      })().catch(finish)
     })
   }
 
