@@ -8,7 +8,6 @@
  * Every CLI run is a child process with its own XDG_STATE_HOME and file credentials.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,10 +20,10 @@ import { callHub, type Hub, type LeaseInfo, type QueueEntryInfo, startHub } from
 import { createTetherNode, type TetherNode } from '@tether/net'
 import type { Browser } from 'playwright-core'
 import { loginAs } from '../lib/browser-login.js'
+import { runTether, tetherOk } from '../lib/cli-run.js'
 import { DEFAULT_USERS, type Idp, startIdp } from '../lib/idp.js'
 import { freePort, startTether, type TetherProcess } from '../lib/tether-process.js'
-import { CLI_MAIN } from '../lib/tether-server.js'
-import { repoRoot, tail } from '../lib/vm.js'
+import { tail } from '../lib/vm.js'
 import { launchChromium, loopbackPage, signInAndConsent } from '../login/browser.js'
 
 const hubToml = (issuer: string) => `
@@ -53,37 +52,9 @@ const CAROL = {
   claims: { name: 'Carol Example', preferred_username: 'carol', groups: ['lab-a'] },
 }
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs one `tether` command to its end (bounded). */
-function tether(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI_MAIN, ...args],
-      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0
-        resolve({ code, stdout, stderr })
-      },
-    )
-  })
-}
-
-/** Runs a command that must succeed; its stdout. */
-async function ok(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const r = await tether(args, env)
-  assert.equal(r.code, 0, `tether ${args.join(' ')} failed:\n${r.stderr}${r.stdout}`)
-  return r.stdout
-}
-
 /** Runs a command the hub must refuse: exit 1 and "tether: MESSAGE (CODE)" on stderr. */
 async function refused(args: readonly string[], env: NodeJS.ProcessEnv, code: string): Promise<string> {
-  const r = await tether(args, env)
+  const r = await runTether(args, env)
   assert.equal(r.code, 1, `tether ${args.join(' ')} should exit 1:\n${r.stderr}${r.stdout}`)
   const line = new RegExp(`^tether: (.+) \\(${code}\\)$`, 'm').exec(r.stderr)
   assert.ok(line, `expected ${code} in:\n${r.stderr}`)
@@ -132,7 +103,7 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
   let carolToken: string
 
   const json = async <T>(args: readonly string[], who: NodeJS.ProcessEnv): Promise<T> =>
-    JSON.parse(await ok([...args, '--json'], who)) as T
+    JSON.parse(await tetherOk([...args, '--json'], who)) as T
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tether-cli-auth-'))
@@ -197,7 +168,10 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     assert.equal(file.mode & 0o777, 0o600)
 
     // carol: a token command, as a CI job logs in.
-    const out = await ok(['login', hubAddress, '--token-cmd', `cat '${join(dir, 'carol.jwt')}'`], env.carol)
+    const out = await tetherOk(
+      ['login', hubAddress, '--token-cmd', `cat '${join(dir, 'carol.jwt')}'`],
+      env.carol,
+    )
     assert.equal(out, `logged in to ${hubAddress} as carol (roles: importer)\n`)
 
     const me = await json<{ user: string; roles: string[]; issuer: string; verified: boolean }>(
@@ -208,19 +182,19 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     assert.deepEqual([...me.roles].sort(), ['admin', 'importer'])
     assert.equal(me.issuer, idp.issuer)
     assert.equal(me.verified, true)
-    assert.match(await ok(['whoami'], env.carol), /^carol at \S+ \(roles: importer\), issuer /)
+    assert.match(await tetherOk(['whoami'], env.carol), /^carol at \S+ \(roles: importer\), issuer /)
 
     // The hub unreachable (same peer id, a port nobody listens on): the stored login, marked unverified.
     const peer = hub.node.peerId.toString()
     const dead = `/ip4/127.0.0.1/tcp/${await freePort()}/p2p/${peer}`
-    const offline = await tether(['whoami', dead, '--json'], env.carol)
+    const offline = await runTether(['whoami', dead, '--json'], env.carol)
     assert.equal(offline.code, 0, offline.stderr)
     assert.match(offline.stderr, /cannot reach the hub/)
     const local = JSON.parse(offline.stdout) as { user: string; verified: boolean }
     assert.deepEqual([local.user, local.verified], ['carol', false])
 
     // Never logged in: the fix is named.
-    const dave = await tether(['whoami'], env.dave)
+    const dave = await runTether(['whoami'], env.dave)
     assert.equal(dave.code, 1)
     assert.match(dave.stderr, /run tether login .*\(ERR_NOT_LOGGED_IN\)/)
   })
@@ -231,7 +205,7 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
       env.alice,
     )
     assert.ok(issued.expiresAtMs > Date.now() + 9 * 60_000)
-    const text = await ok(['admin', 'join-token', 'lab-a-2'], env.alice)
+    const text = await tetherOk(['admin', 'join-token', 'lab-a-2'], env.alice)
     assert.match(text, /works once/)
     assert.match(await refused(['admin', 'join-token', 'x'], env.carol, 'ERR_PERMISSION_DENIED'), /./)
 
@@ -286,20 +260,20 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
       everyone.queue.map((q) => [q.id, q.user, q.position]),
       [[queueId, 'carol', 1]],
     )
-    const table = await ok(['who', 'rpi-1'], env.carol)
+    const table = await tetherOk(['who', 'rpi-1'], env.carol)
     assert.match(table, /^ID\s+KIND\s+USER\s+PLACE\s+PRIO\s+STATE$/m)
     assert.match(table, new RegExp(`^${first.id}\\s+lease\\s+alice\\s+lab-a-1/rpi-1\\s`, 'm'))
     assert.match(table, new RegExp(`^${queueId}\\s+queued\\s+carol\\s+lab-a-1/rpi-1\\s+0\\s+position 1`, 'm'))
     const shown = await json<{ kind: string; entry: QueueEntryInfo }>(['show', queueId as string], env.carol)
     assert.deepEqual([shown.kind, shown.entry.id], ['queued', queueId])
     assert.match(
-      await ok(['show', first.id], env.alice),
+      await tetherOk(['show', first.id], env.alice),
       new RegExp(
         `^lease ${first.id}: place rpi-1 at exporter lab-a-1 \\(parts board\\), held by alice, expires `,
       ),
     )
 
-    assert.equal(await ok(['return', first.id], env.alice), `returned ${first.id} (lab-a-1/rpi-1)\n`)
+    assert.equal(await tetherOk(['return', first.id], env.alice), `returned ${first.id} (lab-a-1/rpi-1)\n`)
     const [line, leaseId] = await waiter.waitForLine(
       /^lease (\S+): place rpi-1 at exporter lab-a-1 \(parts board\), held by carol, expires \d{4}-/,
       15_000,
@@ -328,12 +302,12 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     await refused(['reserve', 'rpi-1', '--priority', '9', '--no-wait'], env.carol, 'ERR_PRIORITY_CAP')
     await refused(['reserve', 'rpi-1', '--no-wait'], env.alice, 'ERR_BUSY')
     await refused(['return', 'L-nope'], env.carol, 'ERR_NOT_FOUND')
-    const bad = await tether(['reserve', 'rpi-1', '--tag', 'lab-a'], env.carol)
+    const bad = await runTether(['reserve', 'rpi-1', '--tag', 'lab-a'], env.carol)
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /not both/)
 
     assert.equal(
-      await ok(['admin', 'kick', lease.id, '--reason', 'bench maintenance'], env.alice),
+      await tetherOk(['admin', 'kick', lease.id, '--reason', 'bench maintenance'], env.alice),
       `kicked carol from lab-a-1/rpi-1 (lease ${lease.id})\n`,
     )
     assert.deepEqual((await json<{ leases: LeaseInfo[] }>(['list'], env.carol)).leases, [])
@@ -353,21 +327,21 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     assert.match(waiter.output(), new RegExp(`left the queue \\(${queueId}\\)`))
     const everyone = await json<{ queue: QueueEntryInfo[] }>(['list', '--all'], env.alice)
     assert.deepEqual(everyone.queue, [])
-    await ok(['return', held.id], env.alice)
+    await tetherOk(['return', held.id], env.alice)
   })
 
   test('maintenance and grants; logout', async () => {
     assert.equal(
-      await ok(['admin', 'maintenance', 'rpi-1', 'on', '--reason', 'reflashing'], env.alice),
+      await tetherOk(['admin', 'maintenance', 'rpi-1', 'on', '--reason', 'reflashing'], env.alice),
       'place rpi-1 is in maintenance\n',
     )
     await refused(['reserve', 'rpi-1', '--no-wait'], env.carol, 'ERR_MAINTENANCE')
     assert.equal(
-      await ok(['admin', 'maintenance', 'rpi-1', 'off'], env.alice),
+      await tetherOk(['admin', 'maintenance', 'rpi-1', 'off'], env.alice),
       'place rpi-1 is back in service\n',
     )
     assert.match(
-      await ok(
+      await tetherOk(
         ['admin', 'grant', 'user:carol', '--place', 'rpi-1', '--from', '+2h', '--for', '1h'],
         env.alice,
       ),
@@ -379,9 +353,9 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
       'ERR_PERMISSION_DENIED',
     )
 
-    assert.equal(await ok(['logout'], env.carol), `logged out of ${hubAddress}\n`)
+    assert.equal(await tetherOk(['logout'], env.carol), `logged out of ${hubAddress}\n`)
     assert.equal(
-      await ok(['logout', hub.node.peerId.toString()], env.carol),
+      await tetherOk(['logout', hub.node.peerId.toString()], env.carol),
       `you were not logged in to ${hub.node.peerId.toString()}\n`,
     )
     await refused(['list'], env.carol, 'ERR_NOT_LOGGED_IN')

@@ -13,13 +13,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { Agent } from '@tether/agent'
-import { generateSigningKey, parseHubToml } from '@tether/auth'
 import { callHub, type HubRequest } from '@tether/control'
 import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
-import { type Hub, startHub } from '@tether/hub'
+import type { Hub } from '@tether/hub'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
 import { importDevice, importDeviceOver, listDevices } from '@tether/usbip'
 import type { Browser } from 'playwright-core'
+import { startAuthHub } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
 import { launchChromium } from '../login/browser.js'
@@ -109,17 +109,7 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     idp = await startIdp()
     browser = await launchChromium()
     alice = await loginAs(idp, browser, 'alice', 'alice-password')
-    hub = await startHub({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      auth: {
-        policy: parseHubToml(hubToml(idp.issuer), 'hub.toml'),
-        database: join(dir, 'hub.db'),
-        signingKeys: [await generateSigningKey()],
-        tickMs: 100,
-      },
-    })
-    hubAddress = hub.addresses()[0] as Multiaddr
+    ;({ hub, address: hubAddress } = await startAuthHub({ toml: hubToml(idp.issuer), dir }))
     importer = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
     thief = await createTetherNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
     const join_ = await ask({ type: 'join-token', exporter: 'lab-a-1', validMs: 60_000 })

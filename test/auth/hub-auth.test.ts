@@ -13,12 +13,13 @@ import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { generateSigningKey, JwksCache, parseHubToml, type SigningKey, verifyCapability } from '@tether/auth'
+import { generateSigningKey, JwksCache, type SigningKey, verifyCapability } from '@tether/auth'
 import { callHub, type HubRequest, HubRequestError } from '@tether/control'
 import { keepRegistered, type RegistrationHandle } from '@tether/directory'
-import { type Hub, startHub } from '@tether/hub'
+import type { Hub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
 import type { Browser } from 'playwright-core'
+import { startAuthHub } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
 import { launchChromium } from '../login/browser.js'
@@ -78,17 +79,12 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     return n
   }
   const startTestHub = async () => {
-    hub = await startHub({
+    ;({ hub, address: hubAddress } = await startAuthHub({
+      toml: hubToml(idp.issuer),
+      dir,
       privateKey: hubKey,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      auth: {
-        policy: parseHubToml(hubToml(idp.issuer), 'hub.toml'),
-        database: join(dir, 'hub.db'),
-        signingKeys: [signingKey],
-        tickMs: 100,
-      },
-    })
-    hubAddress = hub.addresses()[0] as Multiaddr
+      signingKey,
+    }))
   }
   const ask = (n: TetherNode, login: string, body: HubRequest['body']) =>
     callHub(n, hubAddress, { login, body })

@@ -15,17 +15,24 @@
  *
  * Processes: the hub runs alone in a child process (hub-process.ts; `node --expose-gc`, memory
  * read after a full GC); the clients are libp2p nodes spread over a few child processes
- * (hub-clients.ts); this process starts a loopback OpenID issuer (hub-issuer.ts) that signs one
- * ID token per client, and runs the in-process baselines after the hub is stopped. SQLite lives
- * in a temporary directory on the same disk as os.tmpdir().
+ * (hub-clients.ts) at nice 10, so that on a small machine the hub gets a core when it can use one;
+ * this process starts a loopback OpenID issuer (hub-issuer.ts) that signs one ID token per
+ * client, and runs the in-process baselines after the hub is stopped. SQLite lives in a temporary
+ * directory under os.tmpdir() (WAL, synchronous=FULL: the hub's defaults).
+ *
+ * Besides latency it reports, per phase, CPU of the hub, the clients and the machine, and the
+ * hub's event-loop utilization with the time in SQLite commits, directory queries and the engine
+ * (hub-process.ts wraps its own instances); a phase whose hub loop is well under 100% busy was
+ * limited by its clients.
  *
  * Options: --quick (5 s of churn instead of 20), --json, --clients N (200), --client-procs N (2),
- * --exporters N (1000), --places N per exporter (10), --seconds S, --prof DIR (the hub writes a
- * --cpu-prof profile to DIR).
+ * --exporters N (1000), --places N per exporter (10), --seconds S, --prof DIR (a CPU profile of
+ * the hub per phase, DIR/hub-<phase>.cpuprofile, taken through node:inspector).
  * A benchmark, not a test: it prints figures and ratios, and asserts nothing about timing.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { availableParallelism, cpus, setPriority, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -79,6 +86,8 @@ const SQLITE_S = args.quick ? 1 : 3
  */
 const RAMP_PER_SECOND = 60
 const LEASE_MS = 10 * 60_000
+/** Client processes run at this nice level, so the hub (nice 0) gets a core when it can use one. */
+const CLIENT_NICE = 10
 
 type Memory = {
   rss: number
@@ -93,6 +102,8 @@ interface Counters {
   /** Of the hub's event loop over the phase (0..1). */
   eventLoopUtilization: number
   engineMs: number
+  queryMs: number
+  queries: number
   commitMs: number
   commits: number
   runs: number
@@ -103,6 +114,9 @@ interface CpuShare {
   hub: number
   /** % of one core, all client processes together. */
   clients: number
+  /** % of the whole machine (all cores) busy, and waiting for I/O. */
+  box: number
+  iowait: number
 }
 
 interface Phase {
@@ -129,17 +143,55 @@ const log = (line: string) => {
   if (!args.json) process.stderr.write(`${line}\n`)
 }
 
-async function withCpu<T>(hub: Child, clients: Child[], work: () => Promise<T>) {
+/** Jiffies of the whole machine (/proc/stat): busy (user, nice, system, irq, softirq), iowait, steal, all. */
+function boxJiffies(): { busy: number; iowait: number; steal: number; all: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  return {
+    busy: user + nice + system + irq + softirq,
+    iowait,
+    steal,
+    all: user + nice + system + idle + iowait + irq + softirq + steal,
+  }
+}
+
+/**
+ * Run one phase of the bench: CPU of the hub and of the clients (% of one core), the machine's
+ * busy share, and the hub's own counters (event loop, engine, commits) over it; with --prof, a
+ * CPU profile of the hub over the phase.
+ */
+async function measurePhase<T>(name: string, hub: Child, clients: Child[], work: () => Promise<T>) {
+  await hub.ask({ cmd: 'counters' })
+  if (args.prof) await hub.ask({ cmd: 'profile-start' })
+  const box = boxJiffies()
   const before = { hub: cpuSeconds(hub.pid), clients: clients.map((c) => cpuSeconds(c.pid)) }
   const started = performance.now()
   const value = await work()
   const wall = (performance.now() - started) / 1000
   const share = (seconds: number) => (100 * seconds) / wall
+  const boxAfter = boxJiffies()
   const cpu: CpuShare = {
     hub: share(cpuSeconds(hub.pid) - before.hub),
     clients: share(clients.reduce((sum, c, i) => sum + cpuSeconds(c.pid) - before.clients[i]!, 0)),
+    box: (100 * (boxAfter.busy - box.busy)) / Math.max(1, boxAfter.all - box.all),
+    iowait: (100 * (boxAfter.iowait - box.iowait)) / Math.max(1, boxAfter.all - box.all),
   }
-  return { value, cpu, wall }
+  if (args.prof) {
+    const path = join(args.prof, `hub-${name}.cpuprofile`)
+    await hub.ask({ cmd: 'profile-stop', path })
+    log(`hub CPU profile of ${name}: ${path}`)
+  }
+  const counters = await hub.ask<Counters>({ cmd: 'counters' })
+  return { value, cpu, wall, counters }
 }
 
 function mergeErrors(all: Array<Record<string, number>>): Record<string, number> {
@@ -253,11 +305,15 @@ function* benchPlaces(): Generator<EnginePlace[]> {
 }
 
 async function main(): Promise<void> {
+  const idleBox = boxJiffies()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const idleAfter = boxJiffies()
+  const boxBusyBefore = (100 * (idleAfter.busy - idleBox.busy)) / Math.max(1, idleAfter.all - idleBox.all)
   const dir = await mkdtemp(join(tmpdir(), 'tether-hub-bench-'))
   const issuer = await startIssuer()
   const tokens = Array.from({ length: N_CLIENTS }, (_, k) => issuer.sign(`user-${k}`))
-  const hubFlags = ['--expose-gc', ...(args.prof ? ['--cpu-prof', '--cpu-prof-dir', args.prof] : [])]
-  const hub = await startChild(HUB, [issuer.url, join(dir, 'hub')], hubFlags)
+  if (args.prof) await mkdir(args.prof, { recursive: true })
+  const hub = await startChild(HUB, [issuer.url, join(dir, 'hub')], ['--expose-gc'])
   const clients: Child[] = []
   try {
     const memory: Record<string, Memory> = {}
@@ -276,9 +332,14 @@ async function main(): Promise<void> {
         `(enrollment ${registered.enrollMs!.toFixed(0)} ms, registration ${registered.registerMs!.toFixed(0)} ms)`,
     )
 
-    for (let p = 0; p < N_PROCS; p++) clients.push(await startChild(CLIENTS, [hub.info.address as string]))
+    for (let p = 0; p < N_PROCS; p++) {
+      const client = await startChild(CLIENTS, [hub.info.address as string])
+      // The clients yield to the hub: on a small machine they would otherwise take its core.
+      setPriority(client.pid, CLIENT_NICE)
+      clients.push(client)
+    }
     const share = (k: number) => tokens.filter((_, i) => i % N_PROCS === k)
-    const connect = await withCpu(hub, clients, () =>
+    const connect = await measurePhase('connect', hub, clients, () =>
       Promise.all(
         clients.map((c, k) =>
           c.ask<{ connected: number; latencies: number[]; refused: Record<string, number> }>({
@@ -293,15 +354,13 @@ async function main(): Promise<void> {
     memory.connected = await hub.ask<Memory>({ cmd: 'memory' })
     log(`${N_CLIENTS} clients connected in ${connect.wall.toFixed(1)} s`)
 
-    await hub.ask({ cmd: 'counters' })
-    const churn = await withCpu(hub, clients, () =>
+    const churn = await measurePhase('churn', hub, clients, () =>
       Promise.all(
         clients.map((c) =>
           c.ask<ChurnAnswer>({ cmd: 'churn', ms: CHURN_S * 1000, exporters: N_EXPORTERS, places: N_PLACES }),
         ),
       ),
     )
-    const churnCounters = await hub.ask<Counters>({ cmd: 'counters' })
     memory.churned = await hub.ask<Memory>({ cmd: 'memory' })
     const churnS = Math.max(...churn.value.map((a) => a.ms)) / 1000
     const reserveUs = churn.value.flatMap((a) => a.reserve)
@@ -313,7 +372,7 @@ async function main(): Promise<void> {
 
     const baseline = async (type: 'whoami' | 'jwks') => {
       const per = Math.ceil(requestCount / N_PROCS)
-      const run = await withCpu(hub, clients, () =>
+      const run = await measurePhase(type, hub, clients, () =>
         Promise.all(clients.map((c) => c.ask<RequestsAnswer>({ cmd: 'requests', type, count: per }))),
       )
       const latencies = run.value.flatMap((a) => a.latencies)
@@ -326,6 +385,9 @@ async function main(): Promise<void> {
           perSecond: latencies.length / seconds,
         },
         cpu: run.cpu,
+        hubTime: run.counters,
+        hubMsPerRequest:
+          (run.counters.eventLoopUtilization * run.wall * 1000) / Math.max(1, latencies.length),
         errors: mergeErrors(run.value.map((a) => a.errors)),
       }
     }
@@ -356,6 +418,7 @@ async function main(): Promise<void> {
         clientProcesses: N_PROCS,
         churnSeconds: churnS,
         sqlite: `${dir} (WAL, synchronous=FULL)`,
+        boxBusyBefore,
       },
       registration: registered,
       memory,
@@ -365,8 +428,10 @@ async function main(): Promise<void> {
         busy,
         errors: churnErrors,
         requestsPerSecond: requestCount / churnS,
+        hubMsPerRequest:
+          (churn.counters.eventLoopUtilization * churn.wall * 1000) / Math.max(1, requestCount),
         cpu: churn.cpu,
-        hubTime: churnCounters,
+        hubTime: churn.counters,
       },
       connect: {
         latencies: percentiles(connect.value.flatMap((a) => a.latencies)),
@@ -408,12 +473,26 @@ type Results = {
     busy: number
     errors: Record<string, number>
     requestsPerSecond: number
+    /** The hub's busy event-loop time per request over the phase. */
+    hubMsPerRequest: number
     cpu: CpuShare
     hubTime: Counters
   }
   connect: { latencies: Percentiles; seconds: number; refused: Record<string, number> }
-  whoami: { phase: Phase; cpu: CpuShare; errors: Record<string, number> }
-  jwks: { phase: Phase; cpu: CpuShare; errors: Record<string, number> }
+  whoami: {
+    phase: Phase
+    cpu: CpuShare
+    hubTime: Counters
+    hubMsPerRequest: number
+    errors: Record<string, number>
+  }
+  jwks: {
+    phase: Phase
+    cpu: CpuShare
+    hubTime: Counters
+    hubMsPerRequest: number
+    errors: Record<string, number>
+  }
   engine: { reserve: Phase; return: Phase; busy: number; operationsPerSecond: number }
   sqlite: { reserve: Phase; return: Phase; busy: number; operationsPerSecond: number }
 }
@@ -432,14 +511,14 @@ function report(r: Results): void {
   const x = (a: number, b: number) => `${(a / b).toFixed(a / b < 10 ? 2 : 1)}x`
   console.log(
     `hub bench: ${s.exporters} exporters / ${s.places} places (in-process registrations), ${s.clients} clients ` +
-      `(libp2p nodes in ${s.clientProcesses} processes) churning reserve/return for ${Number(s.churnSeconds).toFixed(1)} s; ` +
+      `(libp2p nodes in ${s.clientProcesses} processes at nice ${CLIENT_NICE}) churning reserve/return for ${Number(s.churnSeconds).toFixed(1)} s; ` +
       `node ${s.node}, ${s.cpus} CPUs (${s.cpuModel}); SQLite ${s.sqlite}`,
   )
   console.log('')
   const jw = r.jwks.phase.latencies
   const wh = r.whoami.phase.latencies
   const rows: string[][] = []
-  const row = (label: string, p: Phase, cpu?: CpuShare, versus = true) => {
+  const row = (label: string, p: Phase, cpu?: CpuShare, loop?: Counters, versus = true) => {
     const l = p.latencies
     rows.push([
       label,
@@ -452,17 +531,18 @@ function report(r: Results): void {
       versus ? x(l.p50, wh.p50) : '',
       versus ? x(l.p50, jw.p50) : '',
       versus ? x(l.p99, jw.p99) : '',
-      cpu ? `${cpu.hub.toFixed(0)}/${cpu.clients.toFixed(0)}` : '',
+      cpu ? `${cpu.hub.toFixed(0)}/${cpu.clients.toFixed(0)}/${cpu.box.toFixed(0)}` : '',
+      loop ? (100 * loop.eventLoopUtilization).toFixed(0) : '',
     ])
   }
-  row('reserve (churn, over libp2p)', r.churn.reserve, r.churn.cpu)
-  row('return (churn, over libp2p)', r.churn.return, r.churn.cpu)
-  row('whoami (baseline: token check)', r.whoami.phase, r.whoami.cpu)
-  row('jwks (baseline: no login)', r.jwks.phase, r.jwks.cpu)
-  row('engine reserve (in-process)', r.engine.reserve, undefined, false)
-  row('engine return (in-process)', r.engine.return, undefined, false)
-  row('engine+SQLite reserve (FULL)', r.sqlite.reserve, undefined, false)
-  row('engine+SQLite return (FULL)', r.sqlite.return, undefined, false)
+  row('reserve (churn, over libp2p)', r.churn.reserve, r.churn.cpu, r.churn.hubTime)
+  row('return (churn, over libp2p)', r.churn.return, r.churn.cpu, r.churn.hubTime)
+  row('whoami (baseline: token check)', r.whoami.phase, r.whoami.cpu, r.whoami.hubTime)
+  row('jwks (baseline: no login)', r.jwks.phase, r.jwks.cpu, r.jwks.hubTime)
+  row('engine reserve (in-process)', r.engine.reserve, undefined, undefined, false)
+  row('engine return (in-process)', r.engine.return, undefined, undefined, false)
+  row('engine+SQLite reserve (FULL)', r.sqlite.reserve, undefined, undefined, false)
+  row('engine+SQLite return (FULL)', r.sqlite.return, undefined, undefined, false)
   table(
     [
       'request',
@@ -475,9 +555,13 @@ function report(r: Results): void {
       'p50 ×whoami',
       'p50 ×jwks',
       'p99 ×jwks',
-      'CPU% hub/cli',
+      'CPU% hub/cli/box',
+      'hub loop%',
     ],
     rows,
+  )
+  console.log(
+    'CPU%: hub and clients in % of one core, box in % of all cores; hub loop%: event loop utilization of the hub',
   )
   const c = r.churn
   const errors = Object.entries(c.errors)
@@ -487,6 +571,12 @@ function report(r: Results): void {
       `whoami ${r.whoami.phase.perSecond.toFixed(0)}/s, jwks ${r.jwks.phase.perSecond.toFixed(0)}/s ` +
       `(${x(c.requestsPerSecond, r.jwks.phase.perSecond)} of jwks); ` +
       `engine alone ${r.engine.operationsPerSecond.toFixed(0)} ops/s, engine+SQLite ${r.sqlite.operationsPerSecond.toFixed(0)} ops/s`,
+  )
+  console.log(
+    `hub event-loop time per request (busy share × phase time / requests): churn ${c.hubMsPerRequest.toFixed(2)} ms, ` +
+      `whoami ${r.whoami.hubMsPerRequest.toFixed(2)} ms, jwks ${r.jwks.hubMsPerRequest.toFixed(2)} ms ` +
+      `(churn ${x(c.hubMsPerRequest, r.whoami.hubMsPerRequest)} whoami, ${x(c.hubMsPerRequest, r.jwks.hubMsPerRequest)} jwks); ` +
+      'a baseline whose hub loop% is well under 100 was limited by its clients, not the hub',
   )
   console.log(
     `connect: ${s.clients} clients in ${r.connect.seconds.toFixed(1)} s (ramped at ${RAMP_PER_SECOND}/s), ` +
@@ -532,38 +622,52 @@ function report(r: Results): void {
   const wall = Number(s.churnSeconds) * 1000
   const pct = (v: number) => `${((100 * v) / wall).toFixed(0)}%`
   console.log(
-    `where the hub's churn time went: SQLite commits ${pct(t.commitMs)} of wall time (${t.commits} commits, ` +
-      `${(t.commitMs / Math.max(1, t.commits)).toFixed(2)} ms each), engine ${pct(t.engineMs)}, ` +
-      `the rest of its ${c.cpu.hub.toFixed(0)}% CPU in libp2p, the token check and the protocol; ` +
-      `event loop busy ${(100 * t.eventLoopUtilization).toFixed(0)}%`,
+    `hub during the churn: event loop busy ${(100 * t.eventLoopUtilization).toFixed(0)}%, on a CPU ${c.cpu.hub.toFixed(0)}%; ` +
+      `of wall time: SQLite commits ${pct(t.commitMs)} (${t.commits}, ${(t.commitMs / Math.max(1, t.commits)).toFixed(2)} ms each), ` +
+      `directory queries ${pct(t.queryMs)} (${t.queries}, ${((1000 * t.queryMs) / Math.max(1, t.queries)).toFixed(0)} µs each), ` +
+      `engine ${pct(t.engineMs)}, the rest (libp2p, token check, protocol, waiting for a core) ` +
+      `${pct(Math.max(0, t.eventLoopUtilization * wall - t.commitMs - t.queryMs - t.engineMs))}`,
   )
+  if (Number(s.boxBusyBefore) > 15) {
+    console.log(
+      `note: the machine was ${Number(s.boxBusyBefore).toFixed(0)}% busy before the bench started (other processes): ` +
+        'its figures are lower and noisier than on an idle machine',
+    )
+  }
   console.log(`limit: ${limit(r)}`)
 }
 
 /** Name what bounds the churn figures, from this run's measurements. */
 function limit(r: Results): string {
   const c = r.churn
+  const t = c.hubTime
   const wall = Number(r.setup.churnSeconds) * 1000
-  const commitShare = c.hubTime.commitMs / wall
   const cores = Number(r.setup.cpus)
-  const busyCores = (c.cpu.hub + c.cpu.clients) / 100
+  const share = (v: number) => `${((100 * v) / wall).toFixed(0)}%`
   const parts: string[] = []
-  if (commitShare > 0.5) {
+  if (t.eventLoopUtilization > 0.9) {
     parts.push(
-      `the hub's event loop spends ${(100 * commitShare).toFixed(0)}% of the time in synchronous SQLite commits ` +
-        '(one transaction with an fsync per reserve/return/refusal, synchronous=FULL): requests wait behind fsyncs',
+      `the hub's one event loop (busy ${(100 * t.eventLoopUtilization).toFixed(0)}%): every reserve, return and ` +
+        `ERR_BUSY is its own SQLite transaction with an fsync, synchronous on the loop (${share(t.commitMs)} of the time, ` +
+        `${(c.requestsPerSecond / r.jwks.phase.perSecond).toFixed(2)}x the jwks rate), plus the per-request libp2p stream ` +
+        `and token check that whoami/jwks measure, and O(exporters) directory scans per request (${share(t.queryMs)}); ` +
+        `the engine itself is ${share(t.engineMs)}`,
     )
-  } else if (c.cpu.hub > 85) {
-    parts.push(`hub CPU: ${c.cpu.hub.toFixed(0)}% of its one core (one event loop)`)
-  }
-  if (busyCores > cores * 0.85) {
+    if (c.cpu.hub < 80 * t.eventLoopUtilization) {
+      parts.push(
+        `the loop is busy but on a CPU only ${c.cpu.hub.toFixed(0)}% of the time: it waits in fsync and for a core ` +
+          `(the machine was ${c.cpu.box.toFixed(0)}% busy, ${cores} cores)`,
+      )
+    }
+  } else if (c.cpu.box > 85) {
     parts.push(
-      `the box is saturated (${busyCores.toFixed(1)} of ${cores} cores busy: hub ${c.cpu.hub.toFixed(0)}%, ` +
-        `clients ${c.cpu.clients.toFixed(0)}%), so the clients' own libp2p work competes with the hub`,
+      `the machine (${c.cpu.box.toFixed(0)}% of ${cores} cores busy: hub ${c.cpu.hub.toFixed(0)}%, clients ` +
+        `${c.cpu.clients.toFixed(0)}% of one core): the clients' own libp2p work competes with the hub`,
     )
+  } else {
+    parts.push('neither the hub nor the machine is saturated: the clients are')
   }
-  if (parts.length === 0) parts.push('neither the hub (CPU, fsync) nor the box is saturated; the clients are')
-  return parts.join('; and ')
+  return parts.join('; ')
 }
 
 await main()

@@ -8,6 +8,10 @@
  *
  *   {"cmd":"memory"}                           process.memoryUsage() after a full GC
  *   {"cmd":"register","exporters":N,"places":P} N simulated exporters of P places each
+ *   {"cmd":"counters"}                         time in the engine, in SQLite commits, in directory
+ *                                              queries, and the event loop's utilization since
+ *                                              the last call
+ *   {"cmd":"profile-start"}, {"cmd":"profile-stop","path":F}  a CPU profile (.cpuprofile) of a phase
  *
  * The simulated exporters are registered in-process, the way the directory service does it for
  * a Register request (enrollment check, then registry.register), each under a real Ed25519 peer
@@ -16,11 +20,12 @@
  * exporters' schedule (every DEFAULT_REFRESH_MS, spread evenly). What this leaves out is the
  * exporters' libp2p connections and the network half of their refreshes.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { generateSigningKey, parseHubToml } from '@tether/auth'
-import { DEFAULT_REFRESH_MS, type ExporterRegistration } from '@tether/directory'
+import { DEFAULT_REFRESH_MS, type DirectoryRegistry, type ExporterRegistration } from '@tether/directory'
 import { type ReservationEngine, type ReservationService, startHub } from '@tether/hub'
 import { benchHubToml, exporterName, placeName, serveCommands } from './hub-issuer.js'
 
@@ -41,9 +46,10 @@ async function main(): Promise<void> {
     },
   })
   const authority = hub.authority!
-  const counters = instrument(authority.reservations)
+  const counters = instrument(authority.reservations, hub.registry)
   const peers: string[] = []
   let refresher: NodeJS.Timeout | undefined
+  let profiler: Session | undefined
 
   const register = async (exporters: number, places: number) => {
     const started = performance.now()
@@ -118,6 +124,20 @@ async function main(): Promise<void> {
         }
         case 'counters':
           return counters.take()
+        case 'profile-start':
+          profiler ??= new Session()
+          profiler.connect()
+          await profiler.post('Profiler.enable')
+          await profiler.post('Profiler.setSamplingInterval', { interval: 200 })
+          await profiler.post('Profiler.start')
+          return {}
+        case 'profile-stop': {
+          if (!profiler) throw new Error('no profile running')
+          const { profile } = await profiler.post('Profiler.stop')
+          profiler.disconnect()
+          await writeFile(String(command.path), JSON.stringify(profile))
+          return { path: command.path }
+        }
         case 'register':
           return register(Number(command.exporters), Number(command.places))
         default:
@@ -133,10 +153,27 @@ async function main(): Promise<void> {
 }
 
 /**
- * Time spent in the reservation engine's operations and in the store's commits (one SQLite
- * transaction per operation), by wrapping this process's instances: where the hub's time goes.
+ * Time spent in the reservation engine's operations, in the store's commits (one SQLite
+ * transaction per operation) and in directory queries (the control service looks places and
+ * exporters up with registry.query), by wrapping this process's instances: where the hub's time
+ * goes.
  */
-function instrument(service: ReservationService): { take(): Record<string, number> } {
+function instrument(
+  service: ReservationService,
+  registry: DirectoryRegistry,
+): { take(): Record<string, number> } {
+  let queryMs = 0
+  let queries = 0
+  const query = registry.query.bind(registry)
+  registry.query = (q) => {
+    const t = performance.now()
+    try {
+      return query(q)
+    } finally {
+      queryMs += performance.now() - t
+      queries++
+    }
+  }
   let engineMs = 0
   let commitMs = 0
   let commits = 0
@@ -169,8 +206,16 @@ function instrument(service: ReservationService): { take(): Record<string, numbe
     take() {
       const loop = performance.eventLoopUtilization(elu)
       elu = performance.eventLoopUtilization()
-      const taken = { engineMs, commitMs, commits, runs, eventLoopUtilization: loop.utilization }
-      engineMs = commitMs = commits = runs = 0
+      const taken = {
+        engineMs,
+        commitMs,
+        commits,
+        runs,
+        queryMs,
+        queries,
+        eventLoopUtilization: loop.utilization,
+      }
+      engineMs = commitMs = commits = runs = queryMs = queries = 0
       return taken
     },
   }

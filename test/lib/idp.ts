@@ -8,7 +8,13 @@
  * - `tether-cli`: a public native client (no secret, PKCE S256 required) whose redirect URI
  *   `http://127.0.0.1/callback` matches any loopback port (RFC 8252 §7.3, oidc-provider does this for
  *   `application_type: 'native'`), with the authorization code, refresh token and device grants;
- * - `tether-service`: a confidential client for the client credentials grant (a service account);
+ * - `tether-service`: a confidential client (client_secret_basic) for the client credentials grant,
+ *   as a CI job signs in (a service account). Asked for the resource `urn:tether:hub` (RFC 8707
+ *   `resource=`), it gets an RFC 9068 JWT access token the hub can verify offline: header
+ *   `typ: at+jwt`, RS256 with the IdP's published key, `aud` = the resource, `sub` = `client_id` =
+ *   the client id, `scope`, `iat`, `exp`. A second resource, `urn:example:elsewhere`, gives the
+ *   same kind of token for another audience; without `resource=` the token is opaque (as before);
+ *   other resources are `invalid_target`;
  * - users with passwords and claims, a `groups` scope carrying a list claim; the claims go into the
  *   ID token (conformIdTokenClaims off) since the ID token is what the hub verifies;
  * - refresh tokens when `offline_access` is granted, token lifetimes set per fixture (short ones to
@@ -43,7 +49,14 @@ export interface Idp {
   readonly jwksUri: string
   /** The public native client (PKCE + loopback redirect, device grant, refresh). */
   readonly cliClientId: string
+  /** The confidential client for the client credentials grant (client_secret_basic). */
   readonly serviceClient: { clientId: string; clientSecret: string }
+  /** `${issuer}/token` */
+  readonly tokenEndpoint: string
+  /** Resource indicators giving JWT access tokens: the hub's, and another one's. */
+  readonly resources: { readonly hub: string; readonly other: string }
+  /** The scope those resources know (`tether`): ask for it to have it in the token's `scope`. */
+  readonly resourceScope: string
   /** Users by `sub`; tests may add or change users while the IdP runs. */
   readonly users: Map<string, IdpUser>
   /** How many requests each path received (e.g. `/token`). */
@@ -106,6 +119,9 @@ type ProviderConstructor = new (issuer: string, configuration: Record<string, un
 const OIDC_PROVIDER = 'oidc-provider'
 
 const CLI_CLIENT_ID = 'tether-cli'
+const HUB_RESOURCE = 'urn:tether:hub'
+const OTHER_RESOURCE = 'urn:example:elsewhere'
+const RESOURCE_SCOPE = 'tether'
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -246,7 +262,10 @@ const deviceFlowPages = {
 
 /** Starts the IdP; `close()` stops it. */
 export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
-  const { default: Provider } = (await import(OIDC_PROVIDER)) as { default: ProviderConstructor }
+  const { default: Provider, errors } = (await import(OIDC_PROVIDER)) as {
+    default: ProviderConstructor
+    errors: { InvalidTarget: new (description?: string) => Error }
+  }
   const users = new Map((options.users ?? DEFAULT_USERS).map((u) => [u.sub, u]))
   const hits = new Map<string, number>()
   const serviceClient = { clientId: 'tether-service', clientSecret: randomBytes(24).toString('base64url') }
@@ -303,6 +322,24 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       devInteractions: { enabled: false },
       deviceFlow: { enabled: true, ...deviceFlowPages },
       clientCredentials: { enabled: true },
+      // RFC 8707: a known resource indicator gets a JWT access token (RFC 9068) for that audience.
+      // No `resource=` keeps the opaque token (user flows are unchanged).
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => false,
+        async getResourceServerInfo(_ctx: unknown, resource: string) {
+          if (resource !== HUB_RESOURCE && resource !== OTHER_RESOURCE) {
+            throw new errors.InvalidTarget(`unknown resource ${resource}`)
+          }
+          return {
+            scope: RESOURCE_SCOPE,
+            audience: resource,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          }
+        },
+      },
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: false },
     },
@@ -344,6 +381,9 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     jwksUri: `${issuer}/jwks`,
     cliClientId: CLI_CLIENT_ID,
     serviceClient,
+    tokenEndpoint: `${issuer}/token`,
+    resources: { hub: HUB_RESOURCE, other: OTHER_RESOURCE },
+    resourceScope: RESOURCE_SCOPE,
     users,
     hits,
     close: () =>

@@ -11,7 +11,10 @@ type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
 /** A minimal issuer on loopback: discovery document and key set, over real HTTP. */
 async function startIssuer(): Promise<{
   url: string
-  sign: (claims: Record<string, unknown>, options?: { kid?: string; key?: PrivateKey }) => Promise<string>
+  sign: (
+    claims: Record<string, unknown>,
+    options?: { kid?: string; key?: PrivateKey; typ?: string },
+  ) => Promise<string>
   requests: string[]
   server: Server
 }> {
@@ -33,7 +36,10 @@ async function startIssuer(): Promise<{
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const sign = (claims: Record<string, unknown>, options: { kid?: string; key?: PrivateKey } = {}) =>
+  const sign = (
+    claims: Record<string, unknown>,
+    options: { kid?: string; key?: PrivateKey; typ?: string } = {},
+  ) =>
     new SignJWT({
       iss: url,
       aud: 'tether-cli',
@@ -42,7 +48,11 @@ async function startIssuer(): Promise<{
       exp: NOW / 1000 + 3600,
       ...claims,
     })
-      .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'k1' })
+      .setProtectedHeader({
+        alg: 'RS256',
+        kid: options.kid ?? 'k1',
+        ...(options.typ === undefined ? {} : { typ: options.typ }),
+      })
       .sign(options.key ?? privateKey)
   return { url, sign, requests, server }
 }
@@ -109,6 +119,39 @@ describe('IdTokenVerifier', () => {
       await assert.rejects(verifier.verify(await make()), { name: 'AuthError', code })
     })
   }
+
+  /** A service account's client-credentials token as RFC 9068 shapes it (oidc-provider's, Keycloak's). */
+  const accessToken = () =>
+    issuer.sign(
+      {
+        aud: 'urn:tether:hub',
+        sub: 'tether-service',
+        client_id: 'tether-service',
+        scope: 'tether',
+        jti: 'at-1',
+      },
+      { typ: 'at+jwt' },
+    )
+
+  it('accepts an RFC 9068 access token (typ at+jwt) when the issuer lists its audience', async () => {
+    const withResource = new IdTokenVerifier({
+      issuers: [{ url: issuer.url, audiences: ['tether-cli', 'urn:tether:hub'] }],
+      now: () => NOW,
+    })
+    const identity = await withResource.verify(await accessToken())
+    assert.equal(identity.subject, 'tether-service')
+    assert.equal(identity.claims.client_id, 'tether-service')
+    assert.equal(identity.claims.aud, 'urn:tether:hub')
+    // ID tokens for the CLI's client keep working next to it.
+    assert.equal((await withResource.verify(await issuer.sign({}))).subject, 'alice')
+  })
+
+  it('refuses that access token when the issuer does not list its audience (ERR_TOKEN_AUDIENCE)', async () => {
+    await assert.rejects(verifier.verify(await accessToken()), {
+      name: 'AuthError',
+      code: 'ERR_TOKEN_AUDIENCE',
+    })
+  })
 
   it('refuses an issuer whose discovery document names another issuer', async () => {
     const other = new IdTokenVerifier({

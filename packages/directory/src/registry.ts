@@ -135,6 +135,12 @@ export class DirectoryRegistry {
     return entry && this.live(entry, this.now()) ? entry : undefined
   }
 
+  /** The live registration under exporter name `name` (O(1), unlike a query). */
+  lookupName(name: string): DirectoryEntry | undefined {
+    const peer = this.byName.get(name)
+    return peer === undefined ? undefined : this.lookup(peer)
+  }
+
   isRegistered(peerId: PeerIdLike): boolean {
     return this.lookup(peerId) !== undefined
   }

@@ -255,4 +255,14 @@ describe('DirectoryRegistry.query', () => {
     )
     assert.deepEqual(names({ exporter: 'lab-b', tags: ['arm'], compatible: ['espressif,esp32'] }), [])
   })
+
+  it('looks a live registration up by exporter name', () => {
+    const clock = frozenClock()
+    const registry = new DirectoryRegistry({ now: clock.now, ttlMs: 30_000 })
+    registry.register('peerA', registration('lab-a'))
+    assert.equal(registry.lookupName('lab-a')?.peerId, 'peerA')
+    assert.equal(registry.lookupName('lab-b'), undefined)
+    clock.advance(30_000)
+    assert.equal(registry.lookupName('lab-a'), undefined, 'expired entries are not returned')
+  })
 })

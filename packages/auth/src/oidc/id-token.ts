@@ -10,7 +10,12 @@ import { AuthError } from '../errors.js'
 export interface TrustedIssuer {
   /** The issuer URL exactly as in the tokens' `iss` (https; http only on loopback, for tests). */
   readonly url: string
-  /** Accepted `aud` values: the client ids tether's CLI and CI use at this issuer. */
+  /**
+   * Accepted `aud` values: the client ids tether's CLI and CI use at this issuer, and, for service
+   * accounts' client-credentials access tokens (RFC 9068, `typ: at+jwt`), the hub's resource
+   * indicator (e.g. `urn:tether:hub`, hub.toml `audience`). The `aud` check is what separates them:
+   * an access token is accepted only when its resource is listed here.
+   */
   readonly audiences: readonly string[]
 }
 

@@ -532,7 +532,7 @@ class HubControl {
   }
 
   private exporterEntry(name: string): DirectoryEntry | undefined {
-    return this.init.registry.query({ exporter: name })[0]
+    return this.init.registry.lookupName(name)
   }
 
   private leaseInfo(lease: Lease): LeaseInfo {

@@ -1,0 +1,29 @@
+/** An in-process hub with [auth] (hub.toml text, SQLite in `dir`) on 127.0.0.1, for tests. */
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { generateSigningKey, parseHubToml, type SigningKey } from '@tether/auth'
+import { type Hub, startHub } from '@tether/hub'
+
+export interface AuthHubOptions {
+  readonly toml: string
+  readonly dir: string
+  /** Same key and signing key across a restart. */
+  readonly privateKey?: PrivateKey
+  readonly signingKey?: SigningKey
+}
+
+export async function startAuthHub(options: AuthHubOptions): Promise<{ hub: Hub; address: Multiaddr }> {
+  const hub = await startHub({
+    privateKey: options.privateKey ?? (await generateKeyPair('Ed25519')),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    auth: {
+      policy: parseHubToml(options.toml, 'hub.toml'),
+      database: join(options.dir, 'hub.db'),
+      signingKeys: [options.signingKey ?? (await generateSigningKey())],
+      tickMs: 100,
+    },
+  })
+  return { hub, address: hub.addresses()[0] as Multiaddr }
+}
