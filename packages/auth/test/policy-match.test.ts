@@ -211,7 +211,7 @@ describe('evaluate: who the token names', () => {
 
   test('the example config: roles are the union over matching rules, in a fixed order', () => {
     const example = parseHubToml(
-      readFileSync(new URL('../../test/fixtures/policy/example-hub.toml', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../../../examples/hub.toml', import.meta.url), 'utf8'),
       'hub.toml',
     )
     const sso = 'https://sso.example.com/realms/lab'
