@@ -340,13 +340,17 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
       await tetherOk(['admin', 'maintenance', 'rpi-1', 'off'], env.alice),
       'place rpi-1 is back in service\n',
     )
-    assert.match(
-      await tetherOk(
-        ['admin', 'grant', 'user:carol', '--place', 'rpi-1', '--from', '+2h', '--for', '1h'],
-        env.alice,
-      ),
-      /^granted place rpi-1 to user:carol from \d{4}-.* \(in 2h\) until .* \(in 3h\)\n$/,
+    const granted = await tetherOk(
+      ['admin', 'grant', 'user:carol', '--place', 'rpi-1', '--from', '+2h', '--for', '1h'],
+      env.alice,
     )
+    assert.match(
+      granted,
+      /^granted place rpi-1 to user:carol from \d{4}-.* \(in 2h\) until .* \(in 3h\) \((G\d+); tether admin revoke \1 ends it\)\n$/,
+    )
+    // The id it printed revokes the grant.
+    const grantId = /\((G\d+);/.exec(granted)?.[1] as string
+    assert.equal(await tetherOk(['admin', 'revoke', grantId], env.alice), `revoked ${grantId}\n`)
     await refused(
       ['admin', 'grant', 'user:carol', '--tag', 'lab-a', '--for', '1h'],
       env.carol,

@@ -94,6 +94,7 @@ export type HubResponse =
   | { readonly type: 'done' }
   | { readonly type: 'auth-info'; readonly issuers: readonly IssuerInfo[] }
   | { readonly type: 'revoked'; readonly leaseId: string; readonly reason: string }
+  | { readonly type: 'granted'; readonly id: string }
   | { readonly type: 'failure'; readonly code: string; readonly message: string }
 
 export interface IssuerInfo {
@@ -432,6 +433,7 @@ const RESPONSE_KINDS = [
   'done',
   'auth_info',
   'revoked',
+  'granted',
   'failure',
 ] as const
 
@@ -497,6 +499,8 @@ function responseFromWire(o: Plain): HubResponse {
         }),
       }
     }
+    case 'granted':
+      return { type: 'granted', id: fields('Granted').str(b, 'id', MAX_ID, NAME) }
     case 'revoked': {
       const r = fields('Revoked')
       return {
@@ -548,6 +552,8 @@ function responseToWire(r: HubResponse): Plain {
           })),
         },
       }
+    case 'granted':
+      return { granted: { id: r.id } }
     case 'revoked':
       return { revoked: { lease_id: r.leaseId, reason: r.reason } }
     case 'failure':

@@ -81,6 +81,7 @@ describe('hub control messages', () => {
       issuers: [{ url: 'https://idp', clientId: 'tether-cli', deviceClientId: 'tether-device' }],
     },
     { type: 'revoked', leaseId: 'L7', reason: 'kicked' },
+    { type: 'granted', id: 'G12' },
     { type: 'failure', code: 'ERR_PRIORITY_CAP', message: 'priority 9 is above your cap of 5' },
   ]
   for (const response of responses) {

@@ -104,19 +104,21 @@ export function adminCommands(y: Argv): Argv {
         const now = Date.now()
         const window = grantWindow(args, now)
         return withHub(args.hub, async (session) => {
-          await session.call({
+          const answer = await session.call({
             type: 'grant',
             subject,
             ...(args.place ? { place: args.place } : { tag: args.tag as string }),
             ...window,
           })
+          const id = answer.type === 'granted' ? answer.id : undefined
           if (args.json) {
-            printJson({ subject, place: args.place, tag: args.tag, ...window })
+            printJson({ id, subject, place: args.place, tag: args.tag, ...window })
             return
           }
           process.stdout.write(
             `granted ${args.place ? `place ${args.place}` : `places tagged ${args.tag}`} to ${subject} ` +
-              `from ${formatLocalTime(window.startsAtMs, now)} until ${formatLocalTime(window.endsAtMs, now)}\n`,
+              `from ${formatLocalTime(window.startsAtMs, now)} until ${formatLocalTime(window.endsAtMs, now)}` +
+              `${id ? ` (${id}; tether admin revoke ${id} ends it)` : ''}\n`,
           )
         })
       },

@@ -280,7 +280,7 @@ class HubControl {
       case 'grant': {
         authorize(principal, { action: 'admin' })
         const [kind, name] = splitSubject(body.subject)
-        await run((e) =>
+        const grant = await run((e) =>
           e.grant(
             {
               subject: kind === 'user' ? { user: name } : { group: name },
@@ -293,7 +293,7 @@ class HubControl {
             this.now(),
           ),
         )
-        return send({ type: 'done' })
+        return send({ type: 'granted', id: grant.id })
       }
       case 'revoke': {
         authorize(principal, { action: 'admin' })
