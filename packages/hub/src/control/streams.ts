@@ -23,17 +23,21 @@ export interface StreamContext {
   readonly now: () => number
 }
 
-/** Wait in the queue: progress on every change of position, then the lease (or a refusal). */
-export function waitInQueue(
+/**
+ * Follow the engine's committed events until `finish` is called or the stream closes (the
+ * importer went away or the hub stops: a queue entry keeps its place; `return` gives it up).
+ */
+function follow(
   ctx: StreamContext,
-  entry: QueueEntry,
-  send: Send,
   stream: Stream,
+  start: (
+    onEvents: (handler: (events: readonly EngineEvent[]) => void) => void,
+    finish: (error?: unknown) => void,
+  ) => void,
 ): Promise<void> {
-  const engine = ctx.reservations.engine
   return new Promise<void>((resolve, reject) => {
-    let lastPosition = 0
     let done = false
+    let unsubscribe = () => {}
     const finish = (error?: unknown) => {
       if (done) return
       done = true
@@ -42,13 +46,31 @@ export function waitInQueue(
       if (error) reject(error)
       else resolve()
     }
+    const onClose = () => finish()
+    stream.addEventListener('close', onClose)
+    start((handler) => {
+      unsubscribe = ctx.reservations.subscribe(handler)
+    }, finish)
+  })
+}
+
+/** Wait in the queue: progress on every change of position, then the lease (or a refusal). */
+export function waitInQueue(
+  ctx: StreamContext,
+  entry: QueueEntry,
+  send: Send,
+  stream: Stream,
+): Promise<void> {
+  const engine = ctx.reservations.engine
+  let lastPosition = 0
+  return follow(ctx, stream, (onEvents, finish) => {
     const report = () => {
       const position = engine.position(entry.id)
       if (!position || position.overall === lastPosition) return
       lastPosition = position.overall
       send({ type: 'progress', entry: ctx.view.entryInfo(entry) }).catch(finish)
     }
-    const onEvents = (events: readonly EngineEvent[]) => {
+    onEvents((events) => {
       for (const event of events) {
         if (event.type === 'lease-started' && event.lease.queueId === entry.id) {
           send({ type: 'lease', lease: ctx.view.leaseInfo(event.lease) }).then(() => finish(), finish)
@@ -60,12 +82,7 @@ export function waitInQueue(
         }
       }
       report()
-    }
-    // The importer went away (or the hub stops): the entry keeps its place. A lost connection
-    // must not cost a place in the queue; `return` with the entry's id gives it up.
-    const onClose = () => finish()
-    const unsubscribe = ctx.reservations.subscribe(onEvents)
-    stream.addEventListener('close', onClose)
+    })
     report()
   })
 }
@@ -85,17 +102,8 @@ export function watchForExporter(
     )
   }
   const prefix = `${entry.name}/`
-  return new Promise<void>((resolve, reject) => {
-    let done = false
-    const finish = (error?: unknown) => {
-      if (done) return
-      done = true
-      unsubscribe()
-      stream.removeEventListener('close', onClose)
-      if (error) reject(error)
-      else resolve()
-    }
-    const onEvents = (events: readonly EngineEvent[]) => {
+  return follow(ctx, stream, (onEvents, finish) => {
+    onEvents((events) => {
       for (const event of events) {
         if (!('lease' in event) || !event.lease.place.startsWith(prefix)) continue
         if (event.type === 'lease-ended') {
@@ -105,10 +113,7 @@ export function watchForExporter(
           send({ type: 'lease', lease: ctx.view.leaseInfo(event.lease) }).catch(finish)
         }
       }
-    }
-    const onClose = () => finish()
-    const unsubscribe = ctx.reservations.subscribe(onEvents)
-    stream.addEventListener('close', onClose)
+    })
     ctx.log.info('exporter watching', { exporter: entry.name, peer: peer.toString() })
     void (async () => {
       await send({ type: 'jwks', json: JSON.stringify(publicJwks([...ctx.signingKeys()])) })
