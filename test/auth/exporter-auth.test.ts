@@ -17,7 +17,7 @@ import { callHub, type HubRequest } from '@tether/control'
 import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
 import type { Hub } from '@tether/hub'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
-import { importDevice, importDeviceOver, listDevices } from '@tether/usbip'
+import { importDevice, importDeviceOver, listDevices, listDevicesOver } from '@tether/usbip'
 import type { Browser } from 'playwright-core'
 import { startAuthHub } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
@@ -154,6 +154,12 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
     await assert.rejects(
       tunnel(thief, busidOf('rpi-1'), token),
       refused('STATUS_DENIED', 'ERR_TOKEN_BINDING'),
+    )
+    // Its device list shows rpi-1's devices only.
+    const listed = await listDevicesOver(await tunnel(importer, '', token))
+    assert.deepEqual(
+      listed.map((d) => d.busid),
+      [busidOf('rpi-1')],
     )
     // A token for rpi-1 does not open rpi-2.
     await assert.rejects(

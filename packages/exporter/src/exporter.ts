@@ -135,6 +135,7 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
       issuer: capabilityIssuerOf(hub),
       self: node.peerId.toString(),
       locate: (busid) => byBusid.get(busid),
+      busidsOf: (place) => interfaces.filter((i) => i.place === place).map((i) => i.busid),
       isRevoked: (leaseId) => link?.isRevoked(leaseId) ?? false,
     })
     if (init.auth.joinToken) await link.enroll(init.auth.joinToken)

@@ -190,7 +190,10 @@ export class TunnelTable {
       this.log.info('tunnel failed before it opened', { peer, busid, error: (err as Error).message })
       return
     }
-    const served = this.server.serveStream(duplex, busid === '' ? { listOnly: true } : { onlyBusid: busid })
+    const served = this.server.serveStream(
+      duplex,
+      busid === '' ? { listOnly: true, ...(grant ? { visible: grant.visible } : {}) } : { onlyBusid: busid },
+    )
     tunnel.connection = served
     tunnel.duplex = duplex
     if (grant) this.arm(tunnel, grant.expiresAt)

@@ -48,6 +48,16 @@ describe('serveStream restrictions (one tunnel, one device)', () => {
     )
   })
 
+  test('visible narrows a device list (a token for one place of an exporter)', async () => {
+    server = new UsbipServer({ devices: [first, second] })
+    const { client } = connect({ listOnly: true, visible: ['1-1'] })
+    const devices = await listDevicesOver(client)
+    assert.deepEqual(
+      devices.map((d) => d.busid),
+      ['1-1'],
+    )
+  })
+
   test('onlyBusid refuses importing another busid with ST_NODEV and closes; the device stays free', async () => {
     server = new UsbipServer({ devices: [first, second] })
     const { client, connection } = connect({ onlyBusid: '1-2' })

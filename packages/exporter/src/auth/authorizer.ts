@@ -11,6 +11,8 @@ export interface TunnelGrant {
   readonly user: string
   /** When the token stops being valid (ms since the epoch): the tunnel closes then. */
   readonly expiresAt: number
+  /** The busids of the token's place: all a device list shows. */
+  readonly visible: readonly string[]
 }
 
 export interface TunnelAuthorizer {
@@ -29,6 +31,8 @@ export interface CapabilityAuthorizerInit {
   readonly self: string
   /** Where a busid lives (undefined: not exported here). */
   readonly locate: (busid: string) => { readonly place: string; readonly part: string } | undefined
+  /** The busids of a place. */
+  readonly busidsOf: (place: string) => readonly string[]
   readonly isRevoked: (leaseId: string) => boolean
   readonly now?: () => number
 }
@@ -48,7 +52,12 @@ export function capabilityAuthorizer(init: CapabilityAuthorizerInit): TunnelAuth
       })
       // A device list shows what the token's place holds; an import needs usb.attach on its part.
       if (where) requireRight(claims, 'usb.attach', where.part)
-      return { leaseId: claims.rid, user: claims.sub, expiresAt: claims.exp * 1000 }
+      return {
+        leaseId: claims.rid,
+        user: claims.sub,
+        expiresAt: claims.exp * 1000,
+        visible: init.busidsOf(claims.place),
+      }
     },
   }
 }

@@ -15,18 +15,23 @@ export interface StreamRestriction {
   readonly onlyBusid?: string
   /** OP_REQ_DEVLIST only: every OP_REQ_IMPORT is refused. */
   readonly listOnly?: boolean
+  /** Only these busids are listed (e.g. the devices of the place a token is for). */
+  readonly visible?: readonly string[]
 }
 
 /** A view of `catalog` that applies `restriction`; claims still go to (and are held by) `catalog`. */
 export function restrictCatalog(catalog: DeviceCatalog, restriction: StreamRestriction): DeviceCatalog {
-  const { onlyBusid, listOnly = false } = restriction
-  if (onlyBusid === undefined && !listOnly) return catalog
+  const { onlyBusid, listOnly = false, visible } = restriction
+  if (onlyBusid === undefined && !listOnly && visible === undefined) return catalog
+  const shown = (busid: string) =>
+    (onlyBusid === undefined || busid === onlyBusid) && (visible === undefined || visible.includes(busid))
   return {
-    list: () =>
-      onlyBusid === undefined ? catalog.list() : catalog.list().filter((d) => d.busid === onlyBusid),
+    list: () => catalog.list().filter((d) => shown(d.busid)),
     claim: (busid) => {
       if (listOnly) return { ok: false as const, status: OpStatus.NA }
-      if (busid !== onlyBusid) return { ok: false as const, status: OpStatus.NODEV }
+      if ((onlyBusid !== undefined && busid !== onlyBusid) || !shown(busid)) {
+        return { ok: false as const, status: OpStatus.NODEV }
+      }
       return catalog.claim(busid)
     },
   }
