@@ -15,10 +15,12 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { generateSigningKey, parseHubToml } from '@tether/auth'
+import { callHub, type LeaseInfo, type QueueEntryInfo } from '@tether/control'
 import { keepRegistered, type RegistrationHandle } from '@tether/directory'
-import { callHub, type Hub, type LeaseInfo, type QueueEntryInfo, startHub } from '@tether/hub'
+import { type Hub, startHub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
 import type { Browser } from 'playwright-core'
+import { LAB_A_RULE, testHubToml } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { runTether, tetherOk } from '../lib/cli-run.js'
 import { DEFAULT_USERS, type Idp, startIdp } from '../lib/idp.js'
@@ -26,25 +28,7 @@ import { freePort, startTether, type TetherProcess } from '../lib/tether-process
 import { tail } from '../lib/vm.js'
 import { launchChromium, loopbackPage, signInAndConsent } from '../login/browser.js'
 
-const hubToml = (issuer: string) => `
-[auth]
-[[auth.issuer]]
-url = "${issuer}"
-client_id = "tether-cli"
-
-[[rule]]
-name = "board admins"
-match = { groups = ["board-admins"] }
-roles = ["admin"]
-
-[[rule]]
-name = "lab-a developers"
-match = { groups = ["lab-a"] }
-roles = ["importer"]
-tags = ["lab-a"]
-max_priority = 5
-max_lease = "1h"
-`
+const hubToml = (issuer: string) => testHubToml(issuer, LAB_A_RULE)
 
 const CAROL = {
   sub: 'carol',

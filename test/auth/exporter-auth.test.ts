@@ -19,28 +19,22 @@ import type { Hub } from '@tether/hub'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
 import { importDevice, importDeviceOver, listDevices, listDevicesOver } from '@tether/usbip'
 import type { Browser } from 'playwright-core'
-import { startAuthHub } from '../lib/auth-hub.js'
+import { startAuthHub, testHubToml } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
 import { launchChromium } from '../login/browser.js'
 
-const hubToml = (issuer: string) => `
-[auth]
-[[auth.issuer]]
-url = "${issuer}"
-client_id = "tether-cli"
-
-[[rule]]
-name = "admins"
-match = { groups = ["board-admins"] }
-roles = ["admin"]
-
+const hubToml = (issuer: string) =>
+  testHubToml(
+    issuer,
+    `
 [[rule]]
 name = "lab-a"
 match = { groups = ["lab-a"] }
 roles = ["importer"]
 places = ["*"]
-`
+`,
+  )
 
 const PLACES = `
 name = "lab-a-1"

@@ -14,42 +14,29 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { generateSigningKey, JwksCache, type SigningKey, verifyCapability } from '@tether/auth'
-import { callHub, type HubRequest, HubRequestError } from '@tether/control'
+import { callHub, capabilityIssuer, type HubRequest, HubRequestError } from '@tether/control'
 import { keepRegistered, type RegistrationHandle } from '@tether/directory'
 import type { Hub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
 import type { Browser } from 'playwright-core'
-import { startAuthHub } from '../lib/auth-hub.js'
+import { LAB_A_RULE, startAuthHub, testHubToml } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
 import { launchChromium } from '../login/browser.js'
 
-const hubToml = (issuer: string) => `
-[auth]
-[[auth.issuer]]
-url = "${issuer}"
-client_id = "tether-cli"
-
-[[rule]]
-name = "board admins"
-match = { groups = ["board-admins"] }
-roles = ["admin"]
-
-[[rule]]
-name = "lab-a developers"
-match = { groups = ["lab-a"] }
-roles = ["importer"]
-tags = ["lab-a"]
-max_priority = 5
-max_lease = "1h"
-
+const hubToml = (issuer: string) =>
+  testHubToml(
+    issuer,
+    LAB_A_RULE,
+    `
 [[rule]]
 name = "needs both groups"
 match = { groups = ["lab-a", "release"] }
 roles = ["importer"]
 places = ["*"]
 max_priority = 100
-`
+`,
+  )
 
 describe('hub with [auth]: logins, enrollment, reservations, capabilities', { timeout: 180_000 }, () => {
   let idp: Idp
@@ -231,7 +218,7 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     const check = (remote: Uint8Array) =>
       verifyCapability(cap.token, {
         keys,
-        issuer: `tether:hub:${hub.node.peerId.toString()}`,
+        issuer: capabilityIssuer(hub.node.peerId.toString()),
         audience: lease.lease.exporterPeerId,
         remotePublicKey: remote,
         place: 'rpi-1',

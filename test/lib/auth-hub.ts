@@ -6,6 +6,32 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { generateSigningKey, parseHubToml, type SigningKey } from '@tether/auth'
 import { type Hub, startHub } from '@tether/hub'
 
+/** Rule: the test IdP's lab-a group may reserve lab-a places, priority ≤ 5, leases ≤ 1 h. */
+export const LAB_A_RULE = `
+[[rule]]
+name = "lab-a developers"
+match = { groups = ["lab-a"] }
+roles = ["importer"]
+tags = ["lab-a"]
+max_priority = 5
+max_lease = "1h"
+`
+
+/** hub.toml trusting the test IdP (client tether-cli), its board-admins group as admins, then `rules`. */
+export function testHubToml(issuer: string, ...rules: string[]): string {
+  return `
+[auth]
+[[auth.issuer]]
+url = "${issuer}"
+client_id = "tether-cli"
+
+[[rule]]
+name = "board admins"
+match = { groups = ["board-admins"] }
+roles = ["admin"]
+${rules.join('')}`
+}
+
 export interface AuthHubOptions {
   readonly toml: string
   readonly dir: string

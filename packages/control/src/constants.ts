@@ -9,3 +9,8 @@ export const CAPABILITY_LIFETIME_MS = 12 * 60 * 60_000
 export const DEFAULT_LEASE_MS = 60 * 60_000
 /** How long a join token stays usable when the admin names no time. */
 export const DEFAULT_JOIN_TOKEN_MS = 24 * 60 * 60_000
+
+/** `iss` of the capability tokens a hub signs: its PeerId, which exporters know from its address. */
+export function capabilityIssuer(hubPeerId: string): string {
+  return `tether:hub:${hubPeerId}`
+}

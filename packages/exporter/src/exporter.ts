@@ -5,7 +5,13 @@
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { JwksCache } from '@tether/auth'
-import { keepRegistered, type RegistrationHandle, type RegistrationState } from '@tether/directory'
+import { capabilityIssuer } from '@tether/control'
+import {
+  hubPeerIdOf,
+  keepRegistered,
+  type RegistrationHandle,
+  type RegistrationState,
+} from '@tether/directory'
 import {
   createTetherNode,
   handleDialBack,
@@ -132,7 +138,7 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
     const byBusid = new Map(interfaces.map((i) => [i.busid, { place: i.place, part: i.part }]))
     authorizer = capabilityAuthorizer({
       keys,
-      issuer: capabilityIssuerOf(hub),
+      issuer: capabilityIssuer(hubPeerIdOf(hub)),
       self: node.peerId.toString(),
       locate: (busid) => byBusid.get(busid),
       busidsOf: (place) => interfaces.filter((i) => i.place === place).map((i) => i.busid),
@@ -221,9 +227,4 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
       return stopping
     },
   }
-}
-
-/** The `iss` a hub signs capability tokens with (tether:hub:<its peer id>). */
-function capabilityIssuerOf(hub: Multiaddr): string {
-  return `tether:hub:${hub.getComponents().findLast((c) => c.name === 'p2p')?.value ?? ''}`
 }

@@ -4,6 +4,7 @@
  * the directory, enrollment checks on registration, and the control protocol.
  */
 import { type HubConfig, IdTokenVerifier, type SigningKey, type VerifiedIdentity } from '@tether/auth'
+import { capabilityIssuer } from '@tether/control'
 import { DirectoryError, type DirectoryRegistry, type RegistryChange } from '@tether/directory'
 import type { Logger, TetherNode } from '@tether/net'
 import { serveHubControl } from './control/service.js'
@@ -36,10 +37,6 @@ export interface Authority {
   /** Start serving /tether/hub/1.0.0 and following the directory (once the node runs). */
   start(node: TetherNode, registry: DirectoryRegistry): Promise<void>
   stop(): Promise<void>
-}
-
-export function capabilityIssuer(hubPeerId: string): string {
-  return `tether:hub:${hubPeerId}`
 }
 
 export function openAuthority(init: HubAuthInit, now: () => number, log: Logger): Authority {

@@ -3,8 +3,6 @@
  * serves only registered exporters. Open mode only for now (no authorization).
  */
 
-// The protocol's codecs and client, for tools that already depend on the hub package.
-export * from '@tether/control'
 export * from './authority.js'
 export * from './constants.js'
 export * from './control/service.js'

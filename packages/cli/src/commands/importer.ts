@@ -22,9 +22,8 @@ import {
 import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
 import { untilStopSignal } from '../stop-signal.js'
-import { hubKey } from './hub-session.js'
+import { HUB_HELP, hubKey } from './hub-session.js'
 
-const HUB_HELP = 'The hub: /ip4/HOST/tcp/PORT/p2p/HUBID as `tether hub` prints it (default: $TETHER_HUB)'
 const AGENT_START_TIMEOUT_MS = 30_000
 
 export function defaultAgentIdentityPath(

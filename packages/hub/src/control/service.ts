@@ -261,8 +261,9 @@ class HubControl {
         return send({ type: 'done' })
       }
       case 'who': {
-        const leases = engine.listLeases(body.place ? { place: this.view.placeId(body.place) } : {})
-        const queue = engine.listQueue(body.place ? { place: this.view.placeId(body.place) } : {})
+        const filter = body.place ? { place: this.view.placeId(body.place) } : {}
+        const leases = engine.listLeases(filter)
+        const queue = engine.listQueue(filter)
         return send({
           type: 'list',
           leases: leases.map((l) => this.view.leaseInfo(l)),
