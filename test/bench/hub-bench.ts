@@ -21,7 +21,7 @@
  * directory under os.tmpdir() (WAL, synchronous=FULL: the hub's defaults).
  *
  * Besides latency it reports, per phase, CPU of the hub, the clients and the machine, and the
- * hub's event-loop utilization with the time in SQLite commits, directory queries and the engine
+ * hub's event-loop utilization with the time in SQLite commits, directory look-ups and the engine
  * (hub-process.ts wraps its own instances); a phase whose hub loop is well under 100% busy was
  * limited by its clients.
  *
@@ -624,7 +624,7 @@ function report(r: Results): void {
   console.log(
     `hub during the churn: event loop busy ${(100 * t.eventLoopUtilization).toFixed(0)}%, on a CPU ${c.cpu.hub.toFixed(0)}%; ` +
       `of wall time: SQLite commits ${pct(t.commitMs)} (${t.commits}, ${(t.commitMs / Math.max(1, t.commits)).toFixed(2)} ms each), ` +
-      `directory queries ${pct(t.queryMs)} (${t.queries}, ${((1000 * t.queryMs) / Math.max(1, t.queries)).toFixed(0)} µs each), ` +
+      `directory look-ups ${pct(t.queryMs)} (${t.queries}, ${((1000 * t.queryMs) / Math.max(1, t.queries)).toFixed(0)} µs each), ` +
       `engine ${pct(t.engineMs)}, the rest (libp2p, token check, protocol, waiting for a core) ` +
       `${pct(Math.max(0, t.eventLoopUtilization * wall - t.commitMs - t.queryMs - t.engineMs))}`,
   )
@@ -647,11 +647,11 @@ function limit(r: Results): string {
   const parts: string[] = []
   if (t.eventLoopUtilization > 0.9) {
     parts.push(
-      `the hub's one event loop (busy ${(100 * t.eventLoopUtilization).toFixed(0)}%): every reserve, return and ` +
-        `ERR_BUSY is its own SQLite transaction with an fsync, synchronous on the loop (${share(t.commitMs)} of the time, ` +
-        `${(c.requestsPerSecond / r.jwks.phase.perSecond).toFixed(2)}x the jwks rate), plus the per-request libp2p stream ` +
-        `and token check that whoami/jwks measure, and O(exporters) directory scans per request (${share(t.queryMs)}); ` +
-        `the engine itself is ${share(t.engineMs)}`,
+      `the hub's one event loop (busy ${(100 * t.eventLoopUtilization).toFixed(0)}%): the per-request libp2p ` +
+        `stream and token check that whoami/jwks measure (churn ${(c.requestsPerSecond / r.jwks.phase.perSecond).toFixed(2)}x ` +
+        `the jwks rate), SQLite commits with an fsync, synchronous on the loop but shared by concurrent operations ` +
+        `(${share(t.commitMs)} of the time, ${(t.runs / Math.max(1, t.commits)).toFixed(1)} operations per commit), ` +
+        `directory look-ups ${share(t.queryMs)}, the engine itself ${share(t.engineMs)}`,
     )
     if (c.cpu.hub < 80 * t.eventLoopUtilization) {
       parts.push(

@@ -154,8 +154,8 @@ async function main(): Promise<void> {
 
 /**
  * Time spent in the reservation engine's operations, in the store's commits (one SQLite
- * transaction per operation) and in directory queries (the control service looks places and
- * exporters up with registry.query), by wrapping this process's instances: where the hub's time
+ * transaction per batch of concurrent operations) and in directory look-ups (the control service
+ * finds places and exporters by name), by wrapping this process's instances: where the hub's time
  * goes.
  */
 function instrument(
@@ -164,16 +164,20 @@ function instrument(
 ): { take(): Record<string, number> } {
   let queryMs = 0
   let queries = 0
-  const query = registry.query.bind(registry)
-  registry.query = (q) => {
-    const t = performance.now()
-    try {
-      return query(q)
-    } finally {
-      queryMs += performance.now() - t
-      queries++
+  const timed =
+    <A extends unknown[], R>(f: (...args: A) => R) =>
+    (...args: A): R => {
+      const t = performance.now()
+      try {
+        return f(...args)
+      } finally {
+        queryMs += performance.now() - t
+        queries++
+      }
     }
-  }
+  registry.query = timed(registry.query.bind(registry))
+  registry.lookupPlace = timed(registry.lookupPlace.bind(registry))
+  registry.lookupName = timed(registry.lookupName.bind(registry))
   let engineMs = 0
   let commitMs = 0
   let commits = 0

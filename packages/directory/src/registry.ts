@@ -31,6 +31,8 @@ export class DirectoryRegistry {
   private readonly now: () => number
   private readonly byPeer = new Map<string, DirectoryEntry>()
   private readonly byName = new Map<string, string>()
+  /** Place name → peers whose registration lists it. */
+  private readonly byPlace = new Map<string, Set<string>>()
   private readonly listeners = new Set<(change: RegistryChange) => void>()
 
   constructor(init: DirectoryRegistryInit = {}) {
@@ -83,6 +85,7 @@ export class DirectoryRegistry {
       }
     }
     if (current && current.name !== checked.name) this.byName.delete(current.name)
+    if (current) this.unindexPlaces(current)
     const entry: DirectoryEntry = Object.freeze({
       ...checked,
       peerId: peer,
@@ -92,6 +95,11 @@ export class DirectoryRegistry {
     })
     this.byPeer.set(peer, entry)
     this.byName.set(entry.name, peer)
+    for (const place of entry.places) {
+      const peers = this.byPlace.get(place.name) ?? new Set<string>()
+      peers.add(peer)
+      this.byPlace.set(place.name, peers)
+    }
     this.emit({ type: 'registered', entry })
     return entry
   }
@@ -141,6 +149,18 @@ export class DirectoryRegistry {
     return peer === undefined ? undefined : this.lookup(peer)
   }
 
+  /** The live registrations listing a place named `place`, by exporter name (O(holders)). */
+  lookupPlace(place: string): DirectoryEntry[] {
+    const peers = this.byPlace.get(place)
+    if (!peers) return []
+    const entries: DirectoryEntry[] = []
+    for (const peer of peers) {
+      const entry = this.lookup(peer)
+      if (entry) entries.push(entry)
+    }
+    return entries.sort(compareEntries)
+  }
+
   isRegistered(peerId: PeerIdLike): boolean {
     return this.lookup(peerId) !== undefined
   }
@@ -187,7 +207,16 @@ export class DirectoryRegistry {
     if (!entry) return
     this.byPeer.delete(peer)
     if (this.byName.get(entry.name) === peer) this.byName.delete(entry.name)
+    this.unindexPlaces(entry)
     this.emit({ type, entry })
+  }
+
+  private unindexPlaces(entry: DirectoryEntry): void {
+    for (const place of entry.places) {
+      const peers = this.byPlace.get(place.name)
+      peers?.delete(entry.peerId)
+      if (peers?.size === 0) this.byPlace.delete(place.name)
+    }
   }
 
   private emit(change: RegistryChange): void {

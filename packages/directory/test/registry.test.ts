@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DirectoryError, DirectoryRegistry, MAX_PLACES, type RegistryChange } from '../src/index.js'
+import {
+  DirectoryError,
+  DirectoryRegistry,
+  MAX_PLACES,
+  type PlaceInfo,
+  type RegistryChange,
+} from '../src/index.js'
 import { frozenClock, registration } from './fixtures.js'
 
 const PEER_A = '12D3KooWA'
@@ -264,5 +270,26 @@ describe('DirectoryRegistry.query', () => {
     assert.equal(registry.lookupName('lab-b'), undefined)
     clock.advance(30_000)
     assert.equal(registry.lookupName('lab-a'), undefined, 'expired entries are not returned')
+  })
+
+  it('looks the live holders of a place name up, following re-registrations, removals and expiry', () => {
+    const clock = frozenClock()
+    const registry = new DirectoryRegistry({ now: clock.now, ttlMs: 30_000 })
+    const holders = (place: string) => registry.lookupPlace(place).map((e) => e.name)
+    registry.register('peerA', registration('lab-a'))
+    registry.register('peerB', registration('lab-b'))
+    assert.deepEqual(holders('bench-1'), ['lab-a', 'lab-b'])
+    const first = registration('lab-a').places[0]
+    registry.register(
+      'peerA',
+      registration('lab-a', { places: [{ ...(first as PlaceInfo), name: 'bench-9' }] }),
+    )
+    assert.deepEqual(holders('bench-1'), ['lab-b'], 'a re-registration without the place drops it')
+    assert.deepEqual(holders('bench-9'), ['lab-a'])
+    registry.unregister('peerB')
+    assert.deepEqual(holders('bench-1'), [])
+    assert.deepEqual(holders('nowhere'), [])
+    clock.advance(30_000)
+    assert.deepEqual(holders('bench-9'), [], 'expired entries are not returned')
   })
 })

@@ -190,6 +190,76 @@ describe('SQLite reservation store', () => {
     await service.store.close()
   })
 
+  it('concurrent operations share one commit (group commit), in event order', async () => {
+    const engine = new ReservationEngine()
+    const committed: EngineEvent[][] = []
+    const service = new ReservationService(engine, {
+      load: () => engine.snapshot(),
+      commit: (events) => {
+        committed.push([...events])
+      },
+      audit: () => [],
+      close: () => {},
+    })
+    await service.run((e) => e.setPlace(board('lab/a', 'x'), T0))
+    const users = Array.from({ length: 50 }, (_, i) => `u${i}`)
+    const results = await Promise.all(
+      users.map((user) =>
+        service.run((e) => e.reserve({ user, target: { place: 'lab/a' }, priority: 0, leaseMs: MIN }, T0)),
+      ),
+    )
+    assert.equal(results[0]?.kind, 'lease')
+    assert.ok(results.slice(1).every((r) => r.kind === 'queued'))
+    assert.equal(committed.length, 1, 'all 50 reservations in one commit')
+    assert.equal(committed[0]?.filter((e) => e.type === 'lease-started' || e.type === 'queued').length, 50)
+    assert.equal(service.commits, 1)
+    const seqs = committed.flat().map((e) => e.seq)
+    assert.ok(
+      seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] as number)),
+      'events committed in order',
+    )
+  })
+
+  it('operations made while an async commit is in flight go into the next one', async () => {
+    const engine = new ReservationEngine()
+    const committed: number[][] = []
+    const gates: (() => void)[] = []
+    const service = new ReservationService(engine, {
+      load: () => engine.snapshot(),
+      commit: async (events) => {
+        await new Promise<void>((resolve) => gates.push(resolve))
+        committed.push(events.map((e) => e.seq))
+      },
+      audit: () => [],
+      close: () => {},
+    })
+    const commitsStarted = async (n: number) => {
+      for (let i = 0; gates.length < n; i++) {
+        assert.ok(i < 100, `commit ${n} never started`)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+    await service.run((e) => e.setPlace(board('lab/a', 'x'), T0))
+    const first = service.run((e) => e.setMaintenance('lab/a', true, T0))
+    await commitsStarted(1)
+    let secondDone = false
+    const second = service
+      .run((e) => e.setMaintenance('lab/a', false, T0))
+      .then(() => {
+        secondDone = true
+      })
+    const third = service.run((e) => e.setMaintenance('lab/a', true, T0))
+    gates[0]?.()
+    await first
+    assert.equal(secondDone, false, 'the second waits for its own commit')
+    await commitsStarted(2)
+    gates[1]?.()
+    await Promise.all([second, third])
+    assert.equal(committed.length, 2)
+    assert.equal(committed[1]?.length, 2, 'second and third share a commit')
+    assert.ok((committed[0]?.at(-1) as number) < (committed[1]?.[0] as number))
+  })
+
   it('a failed commit makes the service refuse further operations', async () => {
     const engine = new ReservationEngine()
     const committed: EngineEvent[][] = []
