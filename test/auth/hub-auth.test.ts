@@ -237,6 +237,32 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     await ask(agent, alice, { type: 'return', id: lease.lease.id })
   })
 
+  test('who shows the leases of places one may use; list --all is for admins', async () => {
+    const me = await node('me')
+    idp.users.set('carol', {
+      sub: 'carol',
+      password: 'carol-password',
+      claims: { name: 'Carol Example', email: 'carol@example.test', email_verified: true, groups: ['lab-a'] },
+    })
+    const carol = await loginAs(idp, browser, 'carol', 'carol-password')
+    const lease = await ask(me, alice, reserveRpi1(0, false))
+    assert.equal(lease.type, 'lease')
+    if (lease.type !== 'lease') return
+    const holders = async (login: string, place?: string) => {
+      const answer = await ask(me, login, { type: 'who', ...(place ? { place } : {}) })
+      return answer.type === 'list' ? answer.leases.map((l) => `${l.user}@${l.place}`) : []
+    }
+    // carol may reserve lab-a places: she sees who holds one; bob has no rule and sees nothing.
+    assert.deepEqual(await holders(carol), ['alice@rpi-1'])
+    assert.deepEqual(await holders(carol, 'rpi-1'), ['alice@rpi-1'])
+    assert.deepEqual(await holders(bob), [])
+    await assert.rejects(holders(bob, 'rpi-1'), refusedWith('ERR_PERMISSION_DENIED'))
+    await assert.rejects(ask(me, carol, { type: 'list', all: true }), refusedWith('ERR_PERMISSION_DENIED'))
+    const everyone = await ask(me, alice, { type: 'list', all: true })
+    assert.ok(everyone.type === 'list' && everyone.leases.some((l) => l.id === lease.lease.id))
+    await ask(me, alice, { type: 'return', id: lease.lease.id })
+  })
+
   test('hub restart with a waiting queue: nothing lost, order kept', async () => {
     const holder = await node('agent')
     const first = await ask(holder, alice, reserveRpi1(0, false))

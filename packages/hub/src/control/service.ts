@@ -239,8 +239,8 @@ class HubControl {
       case 'capability':
         return send(await this.capabilities.issue(principal, body.leaseId, peer))
       case 'list': {
-        const all = body.all && principal.roles.includes('admin')
-        const filter = all ? {} : { user }
+        if (body.all) authorize(principal, { action: 'admin' })
+        const filter = body.all ? {} : { user }
         return send({
           type: 'list',
           leases: engine.listLeases(filter).map((l) => this.view.leaseInfo(l)),
@@ -261,13 +261,22 @@ class HubControl {
         return send({ type: 'done' })
       }
       case 'who': {
-        const filter = body.place ? { place: this.view.placeId(body.place) } : {}
-        const leases = engine.listLeases(filter)
-        const queue = engine.listQueue(filter)
+        const admin = principal.roles.includes('admin')
+        const place = body.place ? this.view.placeId(body.place) : undefined
+        // Naming a place one may not use is refused with the rules that would allow it.
+        if (place && !admin) authorize(principal, { action: 'reserve', ...this.view.placeAccessArgs(place) })
+        const sees = (placeId: string) => admin || this.view.mayUse(principal, placeId)
+        const filter = place ? { place } : {}
         return send({
           type: 'list',
-          leases: leases.map((l) => this.view.leaseInfo(l)),
-          queue: queue.map((q) => this.view.entryInfo(q)),
+          leases: engine
+            .listLeases(filter)
+            .filter((l) => l.user === user || sees(l.place))
+            .map((l) => this.view.leaseInfo(l)),
+          queue: engine
+            .listQueue(filter)
+            .filter((q) => q.user === user || ('place' in q.target && sees(q.target.place)))
+            .map((q) => this.view.entryInfo(q)),
         })
       }
       case 'kick': {

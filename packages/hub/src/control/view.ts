@@ -3,6 +3,7 @@
  * and the reservation engine joined into the wire's LeaseInfo / QueueEntryInfo, and request
  * targets resolved to the engine's "exporter/place" ids.
  */
+import { accessTo, type Principal } from '@tether/auth'
 import type { HubRequest, LeaseInfo, QueueEntryInfo } from '@tether/control'
 import type { DirectoryEntry, DirectoryRegistry } from '@tether/directory'
 import type { ReservationEngine } from '../reservations/engine.js'
@@ -43,7 +44,7 @@ export class HubView {
   /** "exporter/place", from either that or a bare place name only one exporter has. */
   placeId(text: string): string {
     if (text.includes('/')) return text
-    const holders = this.registry.query({ place: text })
+    const holders = this.registry.lookupPlace(text)
     if (holders.length === 1) return `${(holders[0] as DirectoryEntry).name}/${text}`
     if (holders.length > 1) {
       throw new ReservationError(
@@ -61,6 +62,12 @@ export class HubView {
     const [exporterName, name] = splitPlaceId(placeId)
     const tags = this.exporterEntry(exporterName)?.places.find((p) => p.name === name)?.tags ?? []
     return { place: name, placeTags: tags }
+  }
+
+  /** Whether a rule gives `principal` the importer role on the place (what `who` shows them). */
+  mayUse(principal: Principal, placeId: string): boolean {
+    const { place, placeTags } = this.placeAccessArgs(placeId)
+    return accessTo(principal, 'importer', place, placeTags) !== undefined
   }
 
   exporterEntry(name: string): DirectoryEntry | undefined {
