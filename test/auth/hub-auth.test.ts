@@ -127,6 +127,36 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     await assert.rejects(ask(me, '', { type: 'whoami' }), refusedWith('ERR_TOKEN_MISSING'))
   })
 
+  test('refusals go to the audit log with the peer, within a budget per peer', async () => {
+    const flooder = await node('flooder')
+    const peer = flooder.peerId.toString()
+    for (let i = 0; i < 40; i++) {
+      await assert.rejects(
+        ask(flooder, 'not-a-token', { type: 'whoami' }),
+        refusedWith('ERR_TOKEN_MALFORMED'),
+      )
+    }
+    await assert.rejects(
+      ask(flooder, bob, {
+        type: 'reserve',
+        place: 'rpi-1',
+        tags: [],
+        parts: [],
+        priority: 0,
+        leaseMs: 0,
+        wait: false,
+      }),
+      (err: unknown) => err instanceof HubRequestError,
+    )
+    const rows = (
+      (await hub.authority?.reservations.store.audit({ types: ['refused'], limit: 10_000 })) ?? []
+    )
+      .map(({ event }) => event)
+      .filter((e) => e.type === 'refused' && e.peer === peer)
+    assert.equal(rows.length, 20, 'a burst of 20 recorded, the other 21 refusals left out')
+    assert.ok(rows.every((e) => e.type === 'refused' && e.code === 'ERR_TOKEN_MALFORMED'))
+  })
+
   test('exporter enrollment: a join token binds the name once; reuse and unenrolled names are refused', async () => {
     const admin = await node('admin')
     const issued = await ask(admin, alice, { type: 'join-token', exporter: 'lab-a-1', validMs: 60_000 })
@@ -195,6 +225,13 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     assert.ok(
       refusals.includes('ERR_PERMISSION_DENIED') && refusals.includes('ERR_PRIORITY_CAP'),
       String(refusals),
+    )
+    const denied = ((await hub.authority?.reservations.store.audit({ types: ['refused'] })) ?? []).find(
+      ({ event }) => event.type === 'refused' && event.code === 'ERR_PRIORITY_CAP',
+    )?.event
+    assert.ok(
+      denied?.type === 'refused' && denied.user && denied.peer === me.peerId.toString(),
+      'who and which peer',
     )
     const lease = await reserve(alice, 'rpi-1', 5)
     assert.equal(lease.type, 'lease')

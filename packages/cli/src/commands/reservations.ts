@@ -196,7 +196,7 @@ export function reservationCommands(cli: Argv): Argv {
     )
     .command<{ place?: string; hub?: string; json: boolean }>(
       'who [place]',
-      'Who holds and who waits for a place (or every place)',
+      'Who holds and who waits for a place (or every place you may use)',
       (y) => y.positional('place', { type: 'string' }).option('hub', hubOption).option('json', jsonOption),
       (args) =>
         withHub(args.hub, async (session) => {

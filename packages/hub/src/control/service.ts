@@ -39,6 +39,7 @@ import { isReservationError, ReservationError } from '../reservations/errors.js'
 import type { ReservationService } from '../reservations/service.js'
 import type { Lease, QueueEntry } from '../reservations/types.js'
 import { CapabilityDesk } from './capabilities.js'
+import { RefusalBudget } from './refusal-budget.js'
 import { type Send, type StreamContext, waitInQueue, watchForExporter } from './streams.js'
 import { HubView } from './view.js'
 
@@ -74,6 +75,7 @@ class HubControl {
   private readonly now: () => number
   private readonly view: HubView
   private readonly capabilities: CapabilityDesk
+  private readonly refusals = new RefusalBudget()
   private readonly streams: StreamContext
 
   constructor(private readonly init: HubControlInit) {
@@ -118,23 +120,40 @@ class HubControl {
       }
       const { code, message } = failure ?? { code: 'ERR_INTERNAL', message: 'the hub failed; see its log' }
       this.log.info('refused', { peer: peer.toString(), request: request?.body.type, code, message })
-      // Login and policy refusals go to the audit log too (the engine records its own).
-      if (request && isAuthError(err)) {
-        const place = 'place' in request.body ? request.body.place : undefined
-        await this.init.reservations
-          .run((e) =>
-            e.recordRefusal(this.now(), {
-              request: request?.body.type ?? 'unknown',
-              code,
-              message,
-              ...(place ? { place } : {}),
-            }),
-          )
-          .catch(() => {})
-      }
+      // Login and policy refusals go to the audit log too (the engine records its own), within a
+      // budget per peer.
+      if (request && isAuthError(err)) await this.auditRefusal(request, peer, err, { code, message })
       await send({ type: 'failure', code, message }).catch(() => {})
     }
     await stream.close().catch(() => stream.abort(new Error('closing')))
+  }
+
+  private async auditRefusal(
+    request: HubRequest,
+    peer: PeerId,
+    err: AuthError,
+    failure: { code: string; message: string },
+  ): Promise<void> {
+    const decision = this.refusals.take(peer.toString(), this.now())
+    if (!decision.record) return
+    const place = 'place' in request.body ? request.body.place : undefined
+    const user = err.details.principal
+    const left = decision.suppressed
+    await this.init.reservations
+      .run((e) =>
+        e.recordRefusal(this.now(), {
+          request: request.body.type,
+          code: failure.code,
+          message:
+            left > 0
+              ? `${failure.message} (${left} earlier refusals of this peer not recorded)`
+              : failure.message,
+          peer: peer.toString(),
+          ...(typeof user === 'string' ? { user } : {}),
+          ...(place ? { place } : {}),
+        }),
+      )
+      .catch(() => {})
   }
 
   private async handle(request: HubRequest, peer: PeerId, send: Send, stream: Stream): Promise<void> {

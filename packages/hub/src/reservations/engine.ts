@@ -712,6 +712,7 @@ export class ReservationEngine {
       readonly message: string
       readonly user?: string
       readonly place?: string
+      readonly peer?: string
     },
   ): void {
     this.emit(now, {
@@ -721,6 +722,7 @@ export class ReservationEngine {
       message: `${refusal.request}: ${refusal.message}`,
       ...(refusal.user !== undefined ? { user: refusal.user } : {}),
       ...(refusal.place !== undefined ? { place: refusal.place } : {}),
+      ...(refusal.peer !== undefined ? { peer: refusal.peer } : {}),
     })
   }
 

@@ -140,6 +140,8 @@ export type EngineEvent =
       readonly place?: string
       /** The lease, queue entry or grant concerned. */
       readonly id?: string
+      /** The libp2p peer that asked (login and policy refusals). */
+      readonly peer?: string
     })
   | (EventBase & { readonly type: 'grant-added'; readonly grant: Grant })
   | (EventBase & {
