@@ -8,14 +8,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { isNetError, MessageReader, NetError, type TetherNode, writeMessage } from '@tether/net'
 import { HUB_PROTOCOL } from './constants.js'
-import {
-  type HubRequest,
-  HubRequestCodec,
-  type HubResponse,
-  HubResponseCodec,
-  MAX_JWKS_JSON,
-  type QueueEntryInfo,
-} from './messages.js'
+import { HubRequestCodec } from './requests.js'
+import { HubResponseCodec } from './responses.js'
+import { type HubRequest, type HubResponse, MAX_JWKS_JSON, type QueueEntryInfo } from './types.js'
 
 /** The hub refused: `code` is the hub's (ERR_PERMISSION_DENIED, ERR_PRIORITY_CAP, ...). */
 export class HubRequestError extends Error {

@@ -4,4 +4,6 @@
  */
 export * from './client.js'
 export * from './constants.js'
-export * from './messages.js'
+export * from './requests.js'
+export * from './responses.js'
+export * from './types.js'

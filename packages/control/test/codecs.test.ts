@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { schemaType } from '@tether/net'
-import { type HubRequest, HubRequestCodec, type HubResponse, HubResponseCodec } from '../src/messages.js'
+import { type HubRequest, HubRequestCodec, type HubResponse, HubResponseCodec } from '../src/index.js'
 
 const lease = {
   id: 'l-1',
