@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { Agent } from '@tether/agent'
 import { callHub, type HubRequest } from '@tether/control'
 import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
@@ -22,6 +22,7 @@ import type { Browser } from 'playwright-core'
 import { startAuthHub, testHubToml } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
 import { type Idp, startIdp } from '../lib/idp.js'
+import { freePort } from '../lib/tether-process.js'
 import { launchChromium } from '../login/browser.js'
 
 const hubToml = (issuer: string) =>
@@ -113,7 +114,11 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
       privateKey: exporterKey,
       hub: hubAddress,
       listen: ['/ip4/127.0.0.1/tcp/0'],
-      auth: { jwksCache: join(dir, 'jwks.json'), joinToken: join_.type === 'join-token' ? join_.token : '' },
+      auth: {
+        jwksCache: join(dir, 'jwks.json'),
+        revokedLeases: join(dir, 'revoked.json'),
+        joinToken: join_.type === 'join-token' ? join_.token : '',
+      },
     })
     await exporter.registration?.firstRegistered
     // The exporter has the hub's keys once its watch stream is up.
@@ -203,7 +208,7 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
       privateKey: exporterKey,
       hub: hubAddress,
       listen: ['/ip4/127.0.0.1/tcp/0'],
-      auth: { jwksCache: join(dir, 'jwks.json') },
+      auth: { jwksCache: join(dir, 'jwks.json'), revokedLeases: join(dir, 'revoked.json') },
     })
     await exporter.registration?.firstRegistered
     await new Promise((r) => setTimeout(r, 1_000)) // the watch stream delivers the replay
@@ -211,6 +216,41 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
       tunnel(importer, busidOf('rpi-1'), kickedToken),
       refused('STATUS_DENIED', 'ERR_TOKEN_REVOKED'),
     )
+  })
+
+  test('an exporter restarted while its hub is unreachable still refuses the kicked token (ended leases are on disk)', async () => {
+    assert.ok(kickedToken, 'the kick test ran first')
+    const live = await lease('rpi-2')
+    const liveToken = await capability(live.id)
+    const restart = (hubAt: Multiaddr) =>
+      startExporter({
+        config: parsePlacesToml(PLACES, join(dir, 'places.toml')),
+        privateKey: exporterKey,
+        hub: hubAt,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        auth: { jwksCache: join(dir, 'jwks.json'), revokedLeases: join(dir, 'revoked.json') },
+      })
+    await exporter.stop()
+    // Same hub identity (the tokens' issuer), at an address nothing listens on.
+    const nowhere = multiaddr(`/ip4/127.0.0.1/tcp/${await freePort()}/p2p/${hub.node.peerId.toString()}`)
+    exporter = await restart(nowhere)
+    try {
+      await assert.rejects(
+        tunnel(importer, busidOf('rpi-1'), kickedToken),
+        refused('STATUS_DENIED', 'ERR_TOKEN_REVOKED'),
+      )
+      // Offline, a live lease's token still verifies against the cached keys.
+      const device = await importDeviceOver(
+        await tunnel(importer, busidOf('rpi-2'), liveToken),
+        busidOf('rpi-2'),
+      )
+      await device.close()
+    } finally {
+      await exporter.stop()
+      exporter = await restart(hubAddress)
+      await exporter.registration?.firstRegistered
+      await ask({ type: 'return', id: live.id })
+    }
   })
 
   test('expiry: the tunnel closes when the lease (and token) ends; the expired token is refused', async () => {

@@ -17,6 +17,8 @@ export type ExporterErrorCode =
   | 'ERR_ENROLL'
   /** A configured device could not be built (e.g. a missing disk image). */
   | 'ERR_DEVICE'
+  /** The on-disk list of ended leases is damaged or unreadable. */
+  | 'ERR_REVOCATIONS'
 
 /** One problem in a configuration file, at a key path such as `place[1].part[0].name`. */
 export type { ConfigIssue }

@@ -24,6 +24,7 @@ import {
 import { UsbipServer } from '@tether/usbip'
 import { capabilityAuthorizer, type TunnelAuthorizer } from './auth/authorizer.js'
 import { HubLink } from './auth/hub-link.js'
+import { RevocationList } from './auth/revocations.js'
 import type { ExporterConfig } from './config/schema.js'
 import { buildDevices, disposeDevices, type ExportedInterface } from './devices.js'
 import { ExporterError } from './errors.js'
@@ -46,9 +47,10 @@ export interface StartExporterInit {
   readonly logger?: Logger
   /**
    * Tunnels need a capability token from the hub (a hub with [auth]); the hub's keys are cached
-   * in `jwksCache`. `joinToken` enrolls this exporter's name once.
+   * in `jwksCache`, the leases it ended in `revokedLeases`. `joinToken` enrolls this exporter's
+   * name once.
    */
-  readonly auth?: { readonly jwksCache: string; readonly joinToken?: string }
+  readonly auth?: { readonly jwksCache: string; readonly revokedLeases: string; readonly joinToken?: string }
   /** Without `auth`: must be true, and anyone who can reach the exporter can attach its devices. */
   readonly openMode?: boolean
   /** Registration refresh period (the hub's TTL / 3 caps it). */
@@ -123,11 +125,22 @@ export async function startExporter(init: StartExporterInit): Promise<Exporter> 
         'an exporter with authorization needs its hub: pass --hub or set [hub].address',
       )
     }
-    const keys = await JwksCache.open(init.auth.jwksCache)
+    let keys: JwksCache
+    let revoked: RevocationList
+    try {
+      keys = await JwksCache.open(init.auth.jwksCache)
+      revoked = await RevocationList.open(init.auth.revokedLeases)
+    } catch (err) {
+      await node.stop()
+      await server.close()
+      await disposeDevices(interfaces)
+      throw err
+    }
     link = new HubLink({
       node,
       hub,
       keys,
+      revoked,
       logger: root.child('exporter:hub'),
       onRevoked: (leaseId, reason) => {
         const closed = tunnels.revoke(leaseId, reason)

@@ -94,6 +94,7 @@ async function run(args: ExportArgs, config: ExporterConfig, log: Logger, out: O
           auth: {
             // The hub's keys, kept so capability tokens verify while the hub is unreachable.
             jwksCache: join(dirname(identityPath), `${config.name}.hub-jwks.json`),
+            revokedLeases: join(dirname(identityPath), `${config.name}.revoked-leases.json`),
             ...(args.joinToken ? { joinToken: args.joinToken } : {}),
           },
         }),

@@ -9,9 +9,8 @@ import type { JwksCache } from '@tether/auth'
 import { callHub, HubRequestError } from '@tether/control'
 import type { Logger, TetherNode } from '@tether/net'
 import { ExporterError } from '../errors.js'
+import type { RevocationList } from './revocations.js'
 
-/** Revoked lease ids kept (a lease's tokens live at most an hour; ids never repeat). */
-const MAX_REVOKED = 100_000
 const RETRY_MIN_MS = 500
 const RETRY_MAX_MS = 15_000
 
@@ -19,6 +18,8 @@ export interface HubLinkInit {
   readonly node: TetherNode
   readonly hub: Multiaddr
   readonly keys: JwksCache
+  /** Where ended leases are remembered (on disk, for restarts while the hub is unreachable). */
+  readonly revoked: RevocationList
   readonly logger: Logger
   readonly onRevoked: (leaseId: string, reason: string) => void
   /** A lease was renewed at the hub: its tunnels may stay open until `expiresAt`. */
@@ -26,14 +27,13 @@ export interface HubLinkInit {
 }
 
 export class HubLink {
-  private readonly revoked = new Set<string>()
   private readonly controller = new AbortController()
   private running: Promise<void> | undefined
 
   constructor(private readonly init: HubLinkInit) {}
 
   isRevoked(leaseId: string): boolean {
-    return this.revoked.has(leaseId)
+    return this.init.revoked.has(leaseId)
   }
 
   /** Present a join token once: binds our name to our PeerId at the hub. */
@@ -66,6 +66,7 @@ export class HubLink {
   async stop(): Promise<void> {
     this.controller.abort()
     await this.running
+    await this.init.revoked.flush()
   }
 
   private async loop(): Promise<void> {
@@ -108,19 +109,15 @@ export class HubLink {
           } else if (response.type === 'lease') {
             this.init.onRenewed(response.lease.id, response.lease.expiresAtMs)
           } else if (response.type === 'revoked') {
-            this.remember(response.leaseId)
+            this.init.revoked.add(response.leaseId).catch((err: Error) => {
+              this.init.logger.warn('could not save the list of ended leases (kept in memory)', {
+                error: err.message,
+              })
+            })
             this.init.onRevoked(response.leaseId, response.reason)
           }
         },
       },
     )
-  }
-
-  private remember(leaseId: string): void {
-    this.revoked.add(leaseId)
-    if (this.revoked.size > MAX_REVOKED) {
-      const oldest = this.revoked.values().next().value
-      if (oldest !== undefined) this.revoked.delete(oldest)
-    }
   }
 }
