@@ -585,6 +585,7 @@ function report(r: Results): void {
   )
   console.log('')
   const mib = (b: number) => (b / 1024 / 1024).toFixed(1)
+  const outsideV8 = (m: Memory) => m.rss - m.heapTotal - m.external
   const idle = r.memory.idle!
   const memRows = (
     [
@@ -601,13 +602,29 @@ function report(r: Results): void {
       `+${mib(m.rss - idle.rss)}`,
       mib(m.heapUsed),
       `+${mib(m.heapUsed - idle.heapUsed)}`,
-      mib(m.external + m.arrayBuffers),
+      mib(m.heapTotal),
+      mib(m.external),
+      `+${mib(outsideV8(m) - outsideV8(idle))}`,
       String(m.connections),
     ]
   })
   table(
-    ['hub memory (after a full GC)', 'RSS MiB', 'Δ idle', 'heap MiB', 'Δ idle', 'ext+ab MiB', 'conns'],
+    [
+      'hub memory (after a full GC)',
+      'RSS MiB',
+      'Δ idle',
+      'heap MiB',
+      'Δ idle',
+      'committed',
+      'external',
+      'other Δ',
+      'conns',
+    ],
     memRows,
+  )
+  console.log(
+    'heap: V8 heap in use; committed: V8 heap reserved; external: buffers V8 knows of; other Δ: the rest of ' +
+      "RSS (malloc'd memory: SQLite, libuv, freed buffers glibc keeps), change since idle",
   )
   const reg = r.memory.registered!
   const con = r.memory.connected!
