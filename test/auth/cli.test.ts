@@ -4,7 +4,8 @@
  * token from an earlier browser login), `whoami` (from the hub, and from the stored login when the
  * hub is unreachable), an exporter enrolled with `admin join-token`, `reserve` at once and after
  * waiting in the queue (positions on stderr), Ctrl-C leaving the queue, `list`/`who`/`show`/`renew`,
- * `admin kick`/`maintenance`/`grant`, and refusals printing the hub's message with exit status 1.
+ * `admin kick`/`maintenance`/`grant`, `admin audit` (what happened above, filtered and paged; admins
+ * only), and refusals printing the hub's message with exit status 1.
  * Every CLI run is a child process with its own XDG_STATE_HOME and file credentials.
  */
 import assert from 'node:assert/strict'
@@ -312,6 +313,110 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     const everyone = await json<{ queue: QueueEntryInfo[] }>(['list', '--all'], env.alice)
     assert.deepEqual(everyone.queue, [])
     await tetherOk(['return', held.id], env.alice)
+  })
+
+  test('admin audit: the reservations, the kick and its reason, the refusals; filters and pages; admins only', async () => {
+    interface AuditRow {
+      seq: number
+      atMs: number
+      type: string
+      user: string
+      place: string
+      summary: string
+      event: { reason?: string; by?: string; note?: string; code?: string; op?: string }
+    }
+    type AuditLog = { records: AuditRow[]; more: boolean }
+    const log = await json<AuditLog>(['admin', 'audit'], env.alice)
+    assert.equal(log.more, false)
+    const seqs = log.records.map((r) => r.seq)
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+    )
+    const find = (what: string, pick: (r: AuditRow) => boolean): AuditRow => {
+      const found = log.records.find(pick)
+      assert.ok(found, `no ${what} in:\n${log.records.map((r) => r.summary).join('\n')}`)
+      return found
+    }
+    const reserved = find('reservation', (r) => r.type === 'lease-started' && r.user === 'alice')
+    assert.equal(reserved.place, 'lab-a-1/rpi-1')
+    assert.ok(Math.abs(reserved.atMs - Date.now()) < 5 * 60_000)
+    assert.match(reserved.summary, /^alice reserved lab-a-1\/rpi-1 for 20m, until \d\d:\d\d UTC \(L\d+\)$/)
+    const kick = find('kick', (r) => r.type === 'lease-ended' && r.event.reason === 'kicked')
+    assert.deepEqual(
+      [kick.user, kick.place, kick.event.by, kick.event.note],
+      ['carol', 'lab-a-1/rpi-1', 'alice', 'bench maintenance'],
+    )
+    assert.match(kick.summary, /^lease L\d+ \(carol on lab-a-1\/rpi-1\) kicked by alice: bench maintenance$/)
+    const capped = find(
+      'priority refusal',
+      (r) => r.type === 'refused' && r.event.code === 'ERR_PRIORITY_CAP',
+    )
+    assert.equal(capped.user, 'carol')
+    assert.match(capped.summary, /^refused reserve rpi-1 for carol: ERR_PRIORITY_CAP .*priority at most 5/)
+    find('busy refusal', (r) => r.type === 'refused' && r.user === 'alice' && r.event.code === 'ERR_BUSY')
+
+    // Filters: the user and the types asked for, a bare place name at its exporter, a time.
+    const carols = await json<AuditLog>(['admin', 'audit', '--user', 'carol', '--type', 'refused'], env.alice)
+    assert.ok(carols.records.every((r) => r.user === 'carol' && r.type === 'refused'))
+    assert.deepEqual(
+      carols.records.map((r) => r.event.code),
+      ['ERR_PERMISSION_DENIED', 'ERR_PERMISSION_DENIED', 'ERR_PRIORITY_CAP', 'ERR_NOT_FOUND'],
+    )
+    assert.match(carols.records[0]?.summary ?? '', /^refused join-token for carol: ERR_PERMISSION_DENIED /)
+    assert.match(carols.records[1]?.summary ?? '', /^refused kick for carol: ERR_PERMISSION_DENIED /)
+    const ends = await json<AuditLog>(
+      ['admin', 'audit', '--type', 'lease-started', '--type', 'lease-ended', '--place', 'rpi-1'],
+      env.alice,
+    )
+    assert.deepEqual(new Set(ends.records.map((r) => r.type)), new Set(['lease-started', 'lease-ended']))
+    assert.ok(ends.records.every((r) => r.place === 'lab-a-1/rpi-1'))
+    assert.equal(
+      ends.records.length,
+      log.records.filter((r) => r.type === 'lease-started' || r.type === 'lease-ended').length,
+    )
+    assert.deepEqual((await json<AuditLog>(['admin', 'audit', '--since', '+1h'], env.alice)).records, [])
+    assert.equal(
+      (await json<AuditLog>(['admin', 'audit', '--since', '1h'], env.alice)).records.length,
+      log.records.length,
+    )
+
+    // Pages: the limit reached, stderr names the --after that continues.
+    const first = await runTether(['admin', 'audit', '--limit', '2', '--json'], env.alice)
+    assert.equal(first.code, 0, first.stderr)
+    const page = JSON.parse(first.stdout) as AuditLog
+    assert.deepEqual([page.records.map((r) => r.seq), page.more], [seqs.slice(0, 2), true])
+    const next = /more match: add --after (\d+) for the next page/.exec(first.stderr)
+    assert.equal(next?.[1], String(seqs[1]), first.stderr)
+    const second = await json<AuditLog>(
+      ['admin', 'audit', '--after', next?.[1] as string, '--limit', '2'],
+      env.alice,
+    )
+    assert.deepEqual(
+      second.records.map((r) => r.seq),
+      seqs.slice(2, 4),
+    )
+
+    // The table: seq, local time, type, user, place, summary.
+    const table = await tetherOk(['admin', 'audit', '--type', 'lease-ended'], env.alice)
+    assert.match(table, /^SEQ\s+TIME\s+TYPE\s+USER\s+PLACE\s+SUMMARY$/m)
+    assert.match(
+      table,
+      new RegExp(
+        `^${kick.seq}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+lease-ended\\s+carol\\s+lab-a-1/rpi-1\\s+lease L\\d+ \\(carol on lab-a-1/rpi-1\\) kicked by alice: bench maintenance$`,
+        'm',
+      ),
+    )
+
+    // Not an admin: refused, naming the rule that would allow it; the refusal is in the log too.
+    const denied = await refused(['admin', 'audit', '--user', 'carol'], env.carol, 'ERR_PERMISSION_DENIED')
+    assert.match(denied, /may not administer the hub/)
+    assert.match(denied, /board admins/)
+    const after = await json<AuditLog>(
+      ['admin', 'audit', '--type', 'refused', '--after', String(seqs.at(-1))],
+      env.alice,
+    )
+    assert.match(after.records.at(-1)?.summary ?? '', /^refused audit for carol: ERR_PERMISSION_DENIED /)
   })
 
   test('maintenance and grants; logout', async () => {

@@ -72,11 +72,14 @@ const cli = yargs(argv)
       'name a usbip subcommand: list, console, attach, detach or port',
     ),
   )
-  .command('admin', "Hub administration: join tokens, grants, kicks, maintenance (the hub's admins)", (y) =>
-    adminCommands(y).demandCommand(
-      1,
-      'name an admin subcommand: join-token, grant, revoke, kick or maintenance',
-    ),
+  .command(
+    'admin',
+    "Hub administration: join tokens, grants, kicks, maintenance, the audit log (the hub's admins)",
+    (y) =>
+      adminCommands(y).demandCommand(
+        1,
+        'name an admin subcommand: join-token, grant, revoke, kick, maintenance or audit',
+      ),
   )
   .demandCommand(1, 'name a command; see tether --help')
   .strict()

@@ -4,6 +4,7 @@ import yargs from 'yargs'
 import { CliUsageError } from '../src/address.js'
 import { canOpenBrowser, sameIssuer } from '../src/commands/account.js'
 import { adminCommands, grantWindow } from '../src/commands/admin.js'
+import { auditFilters, formatAudit, parseSince, readAudit } from '../src/commands/audit.js'
 import {
   describeLease,
   formatLocalTime,
@@ -217,4 +218,69 @@ test('the commands refuse bad arguments before asking the hub', async () => {
   assert.match(await usageError(['admin', 'maintenance', 'p', 'maybe']), /Invalid values/)
   assert.match(await usageError(['admin', 'join-token', 'x', '--valid', 'long']), /--valid "long"/)
   assert.match(await usageError(['list', '--hub', '']), /set TETHER_HUB/)
+  assert.match(await usageError(['admin', 'audit', '--type', 'lease-ended', '--type', 'x']), /--type x: not/)
+  assert.match(await usageError(['admin', 'audit', '--limit', '0']), /--limit must be/)
+  assert.match(await usageError(['admin', 'audit', '--since', 'yesterday']), /--since "yesterday"/)
+  assert.match(await usageError(['admin', 'audit', '--after', '-1']), /--after must be/)
+})
+
+test('audit: --since as a TIME or as how long ago; filters checked against the known types', () => {
+  const now = Date.UTC(2025, 5, 2, 12)
+  assert.equal(parseSince('2h', now), now - 7_200_000)
+  assert.equal(parseSince('1h30m', now), now - 5_400_000)
+  assert.equal(parseSince('2025-06-02 09:00', now), new Date(2025, 5, 2, 9).getTime())
+  assert.equal(parseSince('now', now), now)
+  assert.throws(() => parseSince('2 hours', now), CliUsageError)
+  const args = { type: ['refused'], limit: 10, json: false }
+  assert.deepEqual(auditFilters({ ...args, user: 'carol', since: '1h', after: 4 }, now, ['refused']), {
+    afterSeq: 4,
+    sinceMs: now - 3_600_000,
+    user: 'carol',
+    types: ['refused'],
+  })
+  assert.throws(() => auditFilters({ ...args, type: ['refused', 'nope'] }, now, ['refused']), /--type nope/)
+})
+
+test('audit: pages until the limit, after the last seq seen; a table with local times', async () => {
+  const at = new Date(2025, 5, 2, 9, 5, 7).getTime()
+  const record = (seq: number) => ({
+    seq,
+    atMs: at,
+    type: 'refused',
+    user: seq % 2 ? 'carol' : '',
+    place: '',
+    summary: `summary ${seq}`,
+    eventJson: '{}',
+  })
+  const log = Array.from({ length: 7 }, (_, i) => record(i + 1))
+  const asked: unknown[] = []
+  // A hub that answers at most 2 records a time (as when a page is cut to one message's size).
+  const call = async (body: Parameters<Parameters<typeof readAudit>[0]>[0]) => {
+    asked.push(body)
+    const b = body as { afterSeq?: number; limit: number }
+    const rest = log.filter((r) => r.seq > (b.afterSeq ?? 0))
+    const page = rest.slice(0, Math.min(b.limit, 2))
+    return { type: 'audit' as const, records: page, more: rest.length > page.length }
+  }
+  const five = await readAudit(call, { types: ['refused'] }, 5, 1000)
+  assert.deepEqual(
+    five.records.map((r) => r.seq),
+    [1, 2, 3, 4, 5],
+  )
+  assert.equal(five.more, true)
+  assert.deepEqual(
+    asked.map((b) => [(b as { afterSeq?: number }).afterSeq, (b as { limit: number }).limit]),
+    [
+      [undefined, 5],
+      [2, 3],
+      [4, 1],
+    ],
+  )
+  const all = await readAudit(call, { afterSeq: 5, types: [] }, 100, 1000)
+  assert.deepEqual([all.records.map((r) => r.seq), all.more], [[6, 7], false])
+  const table = formatAudit(all.records).split('\n')
+  assert.match(table[0] as string, /^SEQ\s+TIME\s+TYPE\s+USER\s+PLACE\s+SUMMARY$/)
+  assert.equal(table[1], '6    2025-06-02 09:05:07  refused  -      -      summary 6')
+  assert.equal(table[2], '7    2025-06-02 09:05:07  refused  carol  -      summary 7')
+  assert.equal(formatAudit([]), 'no audit records match\n')
 })

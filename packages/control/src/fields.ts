@@ -11,6 +11,9 @@ export const PLACE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62}\/)?[A-Za-z0-9][A-Za-z0-9
 export const MAX_PLACE = 2 * MAX_NAME + 1
 export const SUBJECT = /^(user|group):[^\s]{1,256}$/
 export const FAILURE_CODE = /^ERR_[A-Z0-9_]{1,60}$/
+/** A user name as the hub knows it, and one line of text: no control characters. */
+export const USER = /^[^\p{Cc}]{1,256}$/u
+export const LINE = /^[^\p{Cc}]*$/u
 
 export type Plain = Record<string, unknown>
 
@@ -33,6 +36,8 @@ export function fields(type: string) {
     }
     return v
   }
+  const optNum = (o: Plain, field: string, max?: number): number | undefined =>
+    o[field] === undefined || o[field] === null ? undefined : num(o, field, max)
   const bool = (o: Plain, field: string): boolean => {
     const v = o[field] ?? false
     if (typeof v !== 'boolean') throw badField(type, field, 'must be a boolean')
@@ -53,7 +58,7 @@ export function fields(type: string) {
     const v = o[field]
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Plain) : undefined
   }
-  return { str, optStr, num, bool, strList, sub }
+  return { str, optStr, num, optNum, bool, strList, sub }
 }
 
 // Compatible strings are vendor,model pairs; interface kinds are words.

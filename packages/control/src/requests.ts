@@ -4,8 +4,9 @@
  * ERR_DECODE / ERR_BAD_FIELD) and on encode, so nothing malformed crosses either way.
  */
 import { badField, defineMessage, type MessageCodec } from '@tether/net'
-import { COMPATIBLE, fields, KIND, MAX_PLACE, NAME, PLACE, type Plain, SUBJECT } from './fields.js'
+import { COMPATIBLE, fields, KIND, MAX_PLACE, NAME, PLACE, type Plain, SUBJECT, USER } from './fields.js'
 import {
+  AUDIT_EVENT_TYPES,
   type HubRequest,
   type HubRequestBody,
   MAX_ID,
@@ -13,7 +14,10 @@ import {
   MAX_NAME,
   MAX_REASON,
   MAX_SPEC_ITEMS,
+  MAX_USER,
 } from './types.js'
+
+const AUDIT_TYPE = new RegExp(`^(${AUDIT_EVENT_TYPES.join('|')})$`)
 
 const REQUEST_KINDS = [
   'reserve',
@@ -33,6 +37,7 @@ const REQUEST_KINDS = [
   'enroll',
   'auth_info',
   'watch',
+  'audit',
 ] as const
 
 function requestBody(o: Plain): HubRequestBody {
@@ -137,6 +142,22 @@ function requestBody(o: Plain): HubRequestBody {
       return { type: 'auth-info' }
     case 'watch':
       return { type: 'watch' }
+    case 'audit': {
+      const a = fields('AuditRequest')
+      const afterSeq = a.optNum(b, 'after_seq')
+      const sinceMs = a.optNum(b, 'since_ms')
+      const user = a.optStr(b, 'user', MAX_USER, USER)
+      const place = a.optStr(b, 'place', MAX_PLACE, PLACE)
+      return {
+        type: 'audit',
+        ...(afterSeq !== undefined ? { afterSeq } : {}),
+        ...(sinceMs !== undefined ? { sinceMs } : {}),
+        ...(user !== undefined ? { user } : {}),
+        ...(place !== undefined ? { place } : {}),
+        types: a.strList(b, 'types', AUDIT_TYPE) as (typeof AUDIT_EVENT_TYPES)[number][],
+        limit: a.num(b, 'limit', 0xffff_ffff),
+      }
+    }
   }
 }
 
@@ -193,6 +214,17 @@ function bodyToWire(body: HubRequestBody): Plain {
       return { auth_info: {} }
     case 'watch':
       return { watch: {} }
+    case 'audit':
+      return {
+        audit: {
+          ...(body.afterSeq !== undefined ? { after_seq: body.afterSeq } : {}),
+          ...(body.sinceMs !== undefined ? { since_ms: body.sinceMs } : {}),
+          ...(body.user !== undefined ? { user: body.user } : {}),
+          ...(body.place !== undefined ? { place: body.place } : {}),
+          types: [...body.types],
+          limit: body.limit,
+        },
+      }
   }
 }
 

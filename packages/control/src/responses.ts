@@ -3,16 +3,21 @@
  * requests (requests.ts).
  */
 import { badField, defineMessage, type MessageCodec } from '@tether/net'
-import { FAILURE_CODE, fields, NAME, type Plain } from './fields.js'
+import { FAILURE_CODE, fields, LINE, MAX_PLACE, NAME, type Plain } from './fields.js'
 import {
+  type AuditRecordInfo,
   type HubResponse,
   type LeaseInfo,
+  MAX_AUDIT_EVENT_JSON,
+  MAX_AUDIT_RECORDS,
+  MAX_AUDIT_SUMMARY,
   MAX_CAPABILITY_TOKEN,
   MAX_FAILURE_MESSAGE,
   MAX_ID,
   MAX_JWKS_JSON,
   MAX_NAME,
   MAX_REASON,
+  MAX_USER,
   type QueueEntryInfo,
 } from './types.js'
 
@@ -70,6 +75,44 @@ function entryToWire(e: QueueEntryInfo): Plain {
   }
 }
 
+// A newer hub may record types this client does not know: any word, not only AUDIT_EVENT_TYPES.
+const AUDIT_TYPE = /^[a-z][a-z0-9-]{0,31}$/
+
+function auditRecordFromWire(o: Plain): AuditRecordInfo {
+  const f = fields('AuditRecord')
+  const eventJson = f.str(o, 'event_json', MAX_AUDIT_EVENT_JSON)
+  let event: unknown
+  try {
+    event = JSON.parse(eventJson)
+  } catch {
+    throw badField('AuditRecord', 'event_json', 'is not JSON')
+  }
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw badField('AuditRecord', 'event_json', 'is not a JSON object')
+  }
+  return {
+    seq: f.num(o, 'seq'),
+    atMs: f.num(o, 'at_ms'),
+    type: f.str(o, 'type', 32, AUDIT_TYPE),
+    user: f.str(o, 'user', MAX_USER, LINE),
+    place: f.str(o, 'place', MAX_PLACE, LINE),
+    summary: f.str(o, 'summary', MAX_AUDIT_SUMMARY, LINE),
+    eventJson,
+  }
+}
+
+function auditRecordToWire(r: AuditRecordInfo): Plain {
+  return {
+    seq: r.seq,
+    at_ms: r.atMs,
+    type: r.type,
+    user: r.user,
+    place: r.place,
+    summary: r.summary,
+    event_json: r.eventJson,
+  }
+}
+
 const RESPONSE_KINDS = [
   'lease',
   'progress',
@@ -83,6 +126,7 @@ const RESPONSE_KINDS = [
   'auth_info',
   'revoked',
   'granted',
+  'audit',
   'failure',
 ] as const
 
@@ -150,6 +194,18 @@ function responseFromWire(o: Plain): HubResponse {
     }
     case 'granted':
       return { type: 'granted', id: fields('Granted').str(b, 'id', MAX_ID, NAME) }
+    case 'audit': {
+      const records = Array.isArray(b.records) ? b.records : []
+      if (records.length > MAX_AUDIT_RECORDS)
+        throw badField('AuditLog', 'records', `has more than ${MAX_AUDIT_RECORDS}`)
+      return {
+        type: 'audit',
+        records: records.map((r) =>
+          auditRecordFromWire((typeof r === 'object' && r !== null ? r : {}) as Plain),
+        ),
+        more: fields('AuditLog').bool(b, 'more'),
+      }
+    }
     case 'revoked': {
       const r = fields('Revoked')
       return {
@@ -205,6 +261,8 @@ function responseToWire(r: HubResponse): Plain {
       return { granted: { id: r.id } }
     case 'revoked':
       return { revoked: { lease_id: r.leaseId, reason: r.reason } }
+    case 'audit':
+      return { audit: { records: r.records.map(auditRecordToWire), more: r.more } }
     case 'failure':
       return { failure: { code: r.code, message: r.message.slice(0, MAX_FAILURE_MESSAGE) } }
   }

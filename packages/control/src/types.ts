@@ -40,6 +40,20 @@ export type HubRequestBody =
   | { readonly type: 'enroll'; readonly joinToken: string }
   | { readonly type: 'auth-info' }
   | { readonly type: 'watch' }
+  | {
+      readonly type: 'audit'
+      /** Records with a greater seq only (paging: the last seq seen). */
+      readonly afterSeq?: number
+      /** Records at or after this time only. */
+      readonly sinceMs?: number
+      readonly user?: string
+      /** PLACE (at any exporter) or EXPORTER/PLACE. */
+      readonly place?: string
+      /** Empty: every type. */
+      readonly types: readonly AuditEventType[]
+      /** 0: the hub's default; the hub caps it. */
+      readonly limit: number
+    }
 
 export interface HubRequest {
   /** The caller's OIDC token; empty for jwks and enroll. */
@@ -69,6 +83,35 @@ export interface QueueEntryInfo {
   readonly wanted: string
 }
 
+/** The kinds of audit log records (the hub's reservation engine events). */
+export const AUDIT_EVENT_TYPES = [
+  'lease-started',
+  'lease-renewed',
+  'lease-ended',
+  'queued',
+  'dequeued',
+  'refused',
+  'grant-added',
+  'grant-removed',
+  'maintenance',
+] as const
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
+
+/** One audit log record as the hub shows it. */
+export interface AuditRecordInfo {
+  readonly seq: number
+  readonly atMs: number
+  /** An AuditEventType, or a newer hub's type this client does not know. */
+  readonly type: string
+  /** Who and what it concerns; '' when none. */
+  readonly user: string
+  readonly place: string
+  /** One line for people, written by the hub. */
+  readonly summary: string
+  /** The event as a JSON object (string fields shortened past MAX_AUDIT_EVENT_JSON). */
+  readonly eventJson: string
+}
+
 export type HubResponse =
   | { readonly type: 'lease'; readonly lease: LeaseInfo }
   | { readonly type: 'progress'; readonly entry: QueueEntryInfo }
@@ -92,6 +135,8 @@ export type HubResponse =
   | { readonly type: 'auth-info'; readonly issuers: readonly IssuerInfo[] }
   | { readonly type: 'revoked'; readonly leaseId: string; readonly reason: string }
   | { readonly type: 'granted'; readonly id: string }
+  /** `more`: further records match after the last one. */
+  | { readonly type: 'audit'; readonly records: readonly AuditRecordInfo[]; readonly more: boolean }
   | { readonly type: 'failure'; readonly code: string; readonly message: string }
 
 export interface IssuerInfo {
@@ -109,3 +154,9 @@ export const MAX_SPEC_ITEMS = 32
 export const MAX_CAPABILITY_TOKEN = 8 * 1024
 export const MAX_JWKS_JSON = 64 * 1024
 export const MAX_FAILURE_MESSAGE = 1024
+/** A user name as the hub knows it (OIDC claims): no control characters. */
+export const MAX_USER = 256
+/** Audit records in one answer, a summary line, and an event's JSON. */
+export const MAX_AUDIT_RECORDS = 1000
+export const MAX_AUDIT_SUMMARY = 512
+export const MAX_AUDIT_EVENT_JSON = 4096

@@ -24,6 +24,16 @@ const entry = {
   wanted: 'rpi-1',
 }
 
+const auditRecord = {
+  seq: 42,
+  atMs: 1_800_000_000_000,
+  type: 'lease-ended',
+  user: 'carol',
+  place: 'lab-a-1/rpi-1',
+  summary: 'lease L40 (carol on lab-a-1/rpi-1) kicked by alice: bench maintenance',
+  eventJson: '{"type":"lease-ended","seq":42,"reason":"kicked","note":"bench maintenance"}',
+}
+
 describe('hub control messages', () => {
   const requests: HubRequest[] = [
     {
@@ -59,6 +69,19 @@ describe('hub control messages', () => {
     { login: '', body: { type: 'enroll', joinToken: 'tjt_abc' } },
     { login: '', body: { type: 'auth-info' } },
     { login: '', body: { type: 'watch' } },
+    {
+      login: 't',
+      body: {
+        type: 'audit',
+        afterSeq: 0,
+        sinceMs: 1_800_000_000_000,
+        user: 'carol@example.org',
+        place: 'lab-a-1/rpi-1',
+        types: ['lease-ended', 'refused'],
+        limit: 1000,
+      },
+    },
+    { login: 't', body: { type: 'audit', types: [], limit: 0 } },
   ]
   for (const request of requests) {
     it(`request ${request.body.type} round-trips`, () => {
@@ -83,6 +106,13 @@ describe('hub control messages', () => {
     { type: 'revoked', leaseId: 'L7', reason: 'kicked' },
     { type: 'granted', id: 'G12' },
     { type: 'failure', code: 'ERR_PRIORITY_CAP', message: 'priority 9 is above your cap of 5' },
+    { type: 'audit', records: [auditRecord], more: true },
+    {
+      type: 'audit',
+      records: [{ ...auditRecord, seq: 43, type: 'some-newer-type', user: '', place: '', summary: '' }],
+      more: false,
+    },
+    { type: 'audit', records: [], more: false },
   ]
   for (const response of responses) {
     it(`response ${response.type} round-trips`, () => {
@@ -125,6 +155,75 @@ describe('hub control messages', () => {
       {
         code: 'ERR_BAD_FIELD',
       },
+    )
+  })
+  it('refuses malformed audit requests, naming the field', () => {
+    const refusedField = (audit: Record<string, unknown>, field: RegExp) =>
+      assert.throws(() => HubRequestCodec.decode(raw({ login: 't', audit })), {
+        code: 'ERR_BAD_FIELD',
+        message: field,
+      })
+    refusedField({ types: ['lease-ended', 'everything'] }, /^AuditRequest\.types\[1\] /)
+    refusedField({ user: 'carol\nalice' }, /^AuditRequest\.user /)
+    refusedField({ user: 'x'.repeat(257) }, /^AuditRequest\.user is longer than 256/)
+    refusedField({ place: '../etc' }, /^AuditRequest\.place /)
+    refusedField({ types: Array.from({ length: 33 }, () => 'refused') }, /^AuditRequest\.types must be/)
+  })
+  it('refuses malformed audit logs, naming the field', () => {
+    const t = schemaType('tether.v1.HubResponse')
+    const rawResponse = (audit: Record<string, unknown>) => t.encode(t.fromObject({ audit })).finish()
+    const wire = {
+      seq: 42,
+      at_ms: 1,
+      type: 'refused',
+      user: 'carol',
+      place: 'rpi-1',
+      summary: 'refused',
+      event_json: '{}',
+    }
+    const refusedField = (record: Record<string, unknown>, field: RegExp) =>
+      assert.throws(() => HubResponseCodec.decode(rawResponse({ records: [{ ...wire, ...record }] })), {
+        code: 'ERR_BAD_FIELD',
+        message: field,
+      })
+    assert.deepEqual(HubResponseCodec.decode(rawResponse({ records: [wire] })), {
+      type: 'audit',
+      records: [
+        {
+          ...auditRecord,
+          seq: 42,
+          atMs: 1,
+          type: 'refused',
+          place: 'rpi-1',
+          summary: 'refused',
+          eventJson: '{}',
+        },
+      ],
+      more: false,
+    })
+    refusedField({ event_json: '{"type":' }, /^AuditRecord\.event_json is not JSON/)
+    refusedField({ event_json: '[1]' }, /^AuditRecord\.event_json is not a JSON object/)
+    refusedField(
+      { event_json: `{"a":"${'x'.repeat(5000)}"}` },
+      /^AuditRecord\.event_json is longer than 4096/,
+    )
+    refusedField({ summary: 'two\nlines' }, /^AuditRecord\.summary /)
+    refusedField({ summary: 'x'.repeat(513) }, /^AuditRecord\.summary is longer than 512/)
+    refusedField({ type: 'DROP TABLE' }, /^AuditRecord\.type /)
+    refusedField({ user: 'a\u0000b' }, /^AuditRecord\.user /)
+    assert.throws(() => HubResponseCodec.decode(rawResponse({ records: Array(1001).fill(wire) })), {
+      code: 'ERR_BAD_FIELD',
+      message: /^AuditLog\.records has more than 1000/,
+    })
+    // Encoding checks the same bounds.
+    assert.throws(
+      () =>
+        HubResponseCodec.encode({
+          type: 'audit',
+          records: [{ ...auditRecord, eventJson: 'nope' }],
+          more: false,
+        }),
+      { code: 'ERR_BAD_FIELD', message: /event_json/ },
     )
   })
   it('will not encode what it would refuse to decode', () => {

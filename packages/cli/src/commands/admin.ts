@@ -1,9 +1,11 @@
 /**
  * `tether admin ...`: what the hub's admins do — exporter join tokens, grants and their revocation,
- * kicking a lease, taking a place into or out of maintenance. The hub checks the admin role.
+ * kicking a lease, taking a place into or out of maintenance, reading the audit log (audit.ts).
+ * The hub checks the admin role.
  */
 import type { Argv } from 'yargs'
 import { CliUsageError } from '../address.js'
+import { auditCommand } from './audit.js'
 import {
   formatLocalTime,
   HUB_HELP,
@@ -177,4 +179,5 @@ export function adminCommands(y: Argv): Argv {
           )
         }),
     )
+    .command(auditCommand)
 }

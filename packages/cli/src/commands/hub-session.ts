@@ -98,14 +98,19 @@ export function parseTime(text: string, now: number, what = 'time'): number {
 
 const pad2 = (n: number) => String(n).padStart(2, '0')
 
-/** Local time, "2025-06-02 14:03:09", with how far away it is: "(in 1h 59m)" / "(3m ago)". */
-export function formatLocalTime(ms: number, now: number): string {
+/** Local time, "2025-06-02 14:03:09". */
+export function formatLocalStamp(ms: number): string {
   const d = new Date(ms)
-  const stamp =
+  return (
     `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
     `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
+  )
+}
+
+/** Local time, "2025-06-02 14:03:09", with how far away it is: "(in 1h 59m)" / "(3m ago)". */
+export function formatLocalTime(ms: number, now: number): string {
   const delta = ms - now
-  return `${stamp} (${delta >= 0 ? `in ${formatSpan(delta)}` : `${formatSpan(-delta)} ago`})`
+  return `${formatLocalStamp(ms)} (${delta >= 0 ? `in ${formatSpan(delta)}` : `${formatSpan(-delta)} ago`})`
 }
 
 /** 3_660_000 → "1h 1m"; under a minute in seconds. */

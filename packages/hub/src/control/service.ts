@@ -38,6 +38,7 @@ import { isHubError } from '../errors.js'
 import { isReservationError, ReservationError } from '../reservations/errors.js'
 import type { ReservationService } from '../reservations/service.js'
 import type { Lease, QueueEntry } from '../reservations/types.js'
+import { auditPage, auditQuery } from './audit.js'
 import { CapabilityDesk } from './capabilities.js'
 import { RefusalBudget } from './refusal-budget.js'
 import { type Send, type StreamContext, waitInQueue, watchForExporter } from './streams.js'
@@ -342,6 +343,13 @@ class HubControl {
           await run((e) => e.revoke(body.id, this.now(), { by: user }))
         }
         return send({ type: 'done' })
+      }
+      case 'audit': {
+        authorize(principal, { action: 'admin' })
+        const query = auditQuery(body)
+        // One record more than asked for tells whether there are more.
+        const records = await this.init.reservations.store.audit({ ...query, limit: query.limit + 1 })
+        return send({ type: 'audit', ...auditPage(records, query.limit) })
       }
       case 'join-token': {
         authorize(principal, { action: 'admin' })

@@ -98,7 +98,7 @@ export class HubView {
       priority: entry.priority,
       position: position?.overall ?? 0,
       enqueuedAtMs: entry.enqueuedAt,
-      wanted: 'place' in entry.target ? entry.target.place : describeSpec(entry.target.spec),
+      wanted: describeTarget(entry.target),
     }
   }
 }
@@ -106,6 +106,11 @@ export class HubView {
 export function splitPlaceId(id: string): [string, string] {
   const slash = id.indexOf('/')
   return slash < 0 ? ['', id] : [id.slice(0, slash), id.slice(slash + 1)]
+}
+
+/** What a reservation asks for, for display: the place id, or the spec ("tags arm; parts st,stm32"). */
+export function describeTarget(target: ReservationTarget): string {
+  return 'place' in target ? target.place : describeSpec(target.spec)
 }
 
 function describeSpec(spec: {

@@ -14,6 +14,7 @@ import type {
   MaintenanceFlag,
   QueueEntry,
 } from '../reservations/types.js'
+import { auditColumns } from './audit-columns.js'
 import { StoreError } from './errors.js'
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js'
 import type { AuditQuery, AuditRecord, ReservationStore } from './types.js'
@@ -100,7 +101,11 @@ export class SqliteReservationStore implements ReservationStore {
     when('seq > ?', query.after)
     when('at >= ?', query.since)
     when('user = ?', query.user)
-    when('place = ?', query.place)
+    if (query.place?.includes('/') === false) {
+      // A bare place name: at any exporter ("exporter/name"), or as a refused request named it.
+      where.push("(place = ? OR substr(place, instr(place, '/') + 1) = ?)")
+      params.push(query.place, query.place)
+    } else when('place = ?', query.place)
     if (query.types && query.types.length > 0) {
       where.push(`type IN (${query.types.map(() => '?').join(', ')})`)
       params.push(...query.types)
@@ -123,16 +128,11 @@ export class SqliteReservationStore implements ReservationStore {
 
   private apply(event: EngineEvent): void {
     const s = this.statements
-    let user: string | undefined
-    let place: string | undefined
-    let ref: string | undefined
     switch (event.type) {
       case 'lease-started':
       case 'lease-renewed':
       case 'lease-ended': {
         const lease = event.lease
-        ;({ user, place } = lease)
-        ref = lease.id
         if (event.type === 'lease-started') {
           s.insertLease.run(lease.id, lease.user, lease.place, lease.expiresAt, JSON.stringify(lease))
         } else if (event.type === 'lease-renewed') {
@@ -145,9 +145,6 @@ export class SqliteReservationStore implements ReservationStore {
       case 'queued':
       case 'dequeued': {
         const entry = event.entry
-        user = entry.user
-        place = 'place' in entry.target ? entry.target.place : undefined
-        ref = entry.id
         if (event.type === 'queued') {
           s.insertQueue.run(entry.id, entry.seq, entry.priority, entry.user, JSON.stringify(entry))
         } else {
@@ -158,9 +155,6 @@ export class SqliteReservationStore implements ReservationStore {
       case 'grant-added':
       case 'grant-removed': {
         const grant = event.grant
-        user = 'user' in grant.subject ? grant.subject.user : undefined
-        place = 'place' in grant.target ? grant.target.place : undefined
-        ref = grant.id
         if (event.type === 'grant-added') {
           s.insertGrant.run(grant.id, grant.start, grant.end ?? null, JSON.stringify(grant))
         } else {
@@ -169,8 +163,6 @@ export class SqliteReservationStore implements ReservationStore {
         break
       }
       case 'maintenance': {
-        user = event.by
-        place = event.place
         if (event.on) {
           const flag: MaintenanceFlag = {
             place: event.place,
@@ -185,10 +177,9 @@ export class SqliteReservationStore implements ReservationStore {
         break
       }
       case 'refused':
-        ;({ user, place } = event)
-        ref = event.id
         break
     }
+    const { user, place, ref } = auditColumns(event)
     s.insertAudit.run(
       event.seq,
       event.at,

@@ -10,6 +10,7 @@ export interface AuditQuery {
   /** Records at or after this time (ms). */
   readonly since?: number
   readonly user?: string
+  /** A place id ("exporter/place"), or a bare place name: that place at any exporter. */
   readonly place?: string
   readonly types?: readonly EngineEventType[]
   /** Default 1000. */
