@@ -127,10 +127,15 @@ export class Agent {
       const already = [...this.attachments.values()].find(
         (a) => a.peerId === r.entry.peerId && a.info().remoteBusid === r.iface.busid,
       )
-      if (already) {
+      if (already?.live) {
         onProgress(`${formatTarget(r)} is already attached`)
         started.push(already.info())
         continue
+      }
+      if (already) {
+        // Ended (its lease is over) or detached from outside: a new attachment takes its place.
+        this.attachments.delete(already.id)
+        await already.detach()
       }
       const attachment = new RemoteAttachment({
         id: String(this.nextId++),

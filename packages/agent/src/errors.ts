@@ -10,6 +10,8 @@ export type AgentErrorCode =
   | 'ERR_ABORTED'
   /** A hub with [auth]: the user holds no lease on the place. */
   | 'ERR_NO_LEASE'
+  /** A hub with [auth]: the lease an attachment ran under is over (kicked, returned, expired). */
+  | 'ERR_LEASE_ENDED'
   /** The hub refused or failed a request (its code is in the message). */
   | 'ERR_HUB'
 

@@ -2,7 +2,9 @@
  * One remote USB interface attached to the local kernel, kept attached: when the tunnel drops
  * (exporter restarted, network lost) the device goes away like an unplug, and the attachment
  * reconnects — looking the exporter up again, since its addresses may have changed — and
- * attaches it afresh, until detach().
+ * attaches it afresh, until detach(). Under a hub with [auth] it stops when the lease is over
+ * (kicked, returned, revoked, expired: see leaseOverReason) — state "ended", the reason in
+ * lastError — since no reconnect could succeed; `tether attach` with a new lease replaces it.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -10,7 +12,7 @@ import type { ConnectionPath, TetherNode } from '@tether/net'
 import { openTunnel } from '@tether/net'
 import { type Logger, silentLogger } from '@tether/usbip'
 import { reconnectDelay } from './backoff.js'
-import type { CapabilitySource } from './capabilities.js'
+import { type CapabilitySource, leaseOverReason } from './capabilities.js'
 import { connectExporter, type ExporterTarget } from './connector.js'
 import { formatTarget, type ResolvedInterface } from './resolve.js'
 import { importHandshake } from './vhci/import.js'
@@ -22,7 +24,11 @@ import {
   waitForEnumeration,
 } from './vhci/index.js'
 
-export type AttachmentState = 'connecting' | 'attached' | 'reconnecting' | 'detached'
+/**
+ * connecting → attached ⇄ reconnecting; detached (by detach(), or by hand from outside tether);
+ * ended (the lease it ran under is over: no reconnect).
+ */
+export type AttachmentState = 'connecting' | 'attached' | 'reconnecting' | 'detached' | 'ended'
 
 export interface AttachmentInfo {
   readonly id: string
@@ -79,6 +85,11 @@ export class RemoteAttachment {
     this.id = init.id
     this.log = (init.logger ?? silentLogger).child('agent:attach')
     this.target = { peerId: init.resolved.entry.peerId, addresses: init.resolved.entry.addresses }
+  }
+
+  /** Still attached or trying to be (not detached, not ended). */
+  get live(): boolean {
+    return this.state !== 'detached' && this.state !== 'ended'
   }
 
   get peerId(): string {
@@ -218,12 +229,23 @@ export class RemoteAttachment {
       } catch (err) {
         if (signal.aborted) break
         this.lastError = (err as Error).message
-        this.log.warn('reconnect failed', { target: formatTarget(this.init.resolved), error: this.lastError })
         await this.vhci?.detach().catch(() => {})
         this.vhci = undefined
+        const over = leaseOverReason(err)
+        if (over !== undefined) {
+          this.lastError = over
+          this.state = 'ended'
+          this.log.warn('the lease is over; not reconnecting', {
+            target: formatTarget(this.init.resolved),
+            lease: this.init.capability?.leaseId,
+            reason: over,
+          })
+          break
+        }
+        this.log.warn('reconnect failed', { target: formatTarget(this.init.resolved), error: this.lastError })
       }
     }
-    if (this.state !== 'detached') this.state = 'detached'
+    if (this.state !== 'ended') this.state = 'detached'
   }
 }
 
