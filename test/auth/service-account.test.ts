@@ -26,7 +26,7 @@ import type { Hub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
 import { startAuthHub } from '../lib/auth-hub.js'
 import { tetherOk } from '../lib/cli-run.js'
-import { type Idp, startIdp } from '../lib/idp.js'
+import { clientCredentials, type Idp, startIdp } from '../lib/idp.js'
 
 const issuerToml = (issuer: string, audience: boolean) => `
 [auth]
@@ -44,31 +44,6 @@ roles = ["importer"]
 places = ["*"]
 max_lease = "30m"
 `
-
-interface TokenResponse {
-  access_token?: string
-  token_type?: string
-  expires_in?: number
-  scope?: string
-  error?: string
-}
-
-/** What a CI job does: the client credentials grant, client_secret_basic, for one resource. */
-async function clientCredentials(idp: Idp, resource?: string): Promise<TokenResponse & { status: number }> {
-  const { clientId, clientSecret } = idp.serviceClient
-  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString(
-    'base64',
-  )
-  const body = new URLSearchParams({ grant_type: 'client_credentials', scope: idp.resourceScope })
-  if (resource !== undefined) body.set('resource', resource)
-  const response = await fetch(idp.tokenEndpoint, {
-    method: 'POST',
-    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    signal: AbortSignal.timeout(10_000),
-  })
-  return { status: response.status, ...((await response.json()) as TokenResponse) }
-}
 
 function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
   const [h, p] = token.split('.') as [string, string]

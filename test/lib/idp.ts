@@ -9,7 +9,8 @@
  *   `http://127.0.0.1/callback` matches any loopback port (RFC 8252 §7.3, oidc-provider does this for
  *   `application_type: 'native'`), with the authorization code, refresh token and device grants;
  * - `tether-service`: a confidential client (client_secret_basic) for the client credentials grant,
- *   as a CI job signs in (a service account). Asked for the resource `urn:tether:hub` (RFC 8707
+ *   as a CI job signs in (a service account); `tether-admin-service`, a second one alike (a service
+ *   account hub.toml may give another role, e.g. an admin's automation). Asked for the resource `urn:tether:hub` (RFC 8707
  *   `resource=`), it gets an RFC 9068 JWT access token the hub can verify offline: header
  *   `typ: at+jwt`, RS256 with the IdP's published key, `aud` = the resource, `sub` = `client_id` =
  *   the client id, `scope`, `iat`, `exp`. A second resource, `urn:example:elsewhere`, gives the
@@ -50,7 +51,9 @@ export interface Idp {
   /** The public native client (PKCE + loopback redirect, device grant, refresh). */
   readonly cliClientId: string
   /** The confidential client for the client credentials grant (client_secret_basic). */
-  readonly serviceClient: { clientId: string; clientSecret: string }
+  readonly serviceClient: ServiceClient
+  /** A second confidential client like it (`tether-admin-service`). */
+  readonly adminServiceClient: ServiceClient
   /** `${issuer}/token` */
   readonly tokenEndpoint: string
   /** Resource indicators giving JWT access tokens: the hub's, and another one's. */
@@ -62,6 +65,11 @@ export interface Idp {
   /** How many requests each path received (e.g. `/token`). */
   readonly hits: Map<string, number>
   close(): Promise<void>
+}
+
+export interface ServiceClient {
+  readonly clientId: string
+  readonly clientSecret: string
 }
 
 export const DEFAULT_USERS: IdpUser[] = [
@@ -269,6 +277,10 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   const users = new Map((options.users ?? DEFAULT_USERS).map((u) => [u.sub, u]))
   const hits = new Map<string, number>()
   const serviceClient = { clientId: 'tether-service', clientSecret: randomBytes(24).toString('base64url') }
+  const adminServiceClient = {
+    clientId: 'tether-admin-service',
+    clientSecret: randomBytes(24).toString('base64url'),
+  }
 
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.writeHead(503).end()
@@ -293,14 +305,14 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
         grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
         response_types: ['code'],
       },
-      {
-        client_id: serviceClient.clientId,
-        client_secret: serviceClient.clientSecret,
+      ...[serviceClient, adminServiceClient].map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
         token_endpoint_auth_method: 'client_secret_basic',
         grant_types: ['client_credentials'],
         response_types: [],
         redirect_uris: [],
-      },
+      })),
     ],
     jwks: { keys: [{ ...jwk, kid: 'test-idp-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -381,6 +393,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     jwksUri: `${issuer}/jwks`,
     cliClientId: CLI_CLIENT_ID,
     serviceClient,
+    adminServiceClient,
     tokenEndpoint: `${issuer}/token`,
     resources: { hub: HUB_RESOURCE, other: OTHER_RESOURCE },
     resourceScope: RESOURCE_SCOPE,
@@ -392,4 +405,36 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
         server.closeAllConnections()
       }),
   }
+}
+
+export interface TokenResponse {
+  access_token?: string
+  token_type?: string
+  expires_in?: number
+  scope?: string
+  error?: string
+}
+
+/**
+ * What a CI job does: the client credentials grant, client_secret_basic, for one resource (none:
+ * an opaque token). Resolves with the HTTP status and the token endpoint's JSON.
+ */
+export async function clientCredentials(
+  idp: Idp,
+  resource?: string,
+  client: ServiceClient = idp.serviceClient,
+): Promise<TokenResponse & { status: number }> {
+  const { clientId, clientSecret } = client
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString(
+    'base64',
+  )
+  const body = new URLSearchParams({ grant_type: 'client_credentials', scope: idp.resourceScope })
+  if (resource !== undefined) body.set('resource', resource)
+  const response = await fetch(idp.tokenEndpoint, {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  })
+  return { status: response.status, ...((await response.json()) as TokenResponse) }
 }
