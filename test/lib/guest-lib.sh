@@ -100,3 +100,38 @@ usb_device_by_id() {
   done
   return 1
 }
+
+# echo_line TTY — writes a random line of ~1,200 characters to TTY (raw, no local echo) and requires
+# the same line back within 15 s (the CDC-ACM echo device).
+echo_line() {
+  local tty="$1" line reply
+  line="tether-$RANDOM-$RANDOM-$(head -c 600 /dev/urandom | od -An -tx1 -v | tr -d ' \n')"
+  exec 3<>"$tty"
+  stty -F "$tty" raw -echo
+  printf '%s\n' "$line" >&3
+  IFS= read -r -t 15 reply <&3 || fail "no echo from $tty within 15 s"
+  exec 3<&-
+  [ "$reply" = "$line" ] || fail "echo on $tty differs: sent ${#line} chars, got ${#reply}"
+  echo "echo on $tty ok (${#line} chars)"
+}
+
+# disk_sha DEV SHA256 — requires the sha256 of the whole block device DEV to be SHA256.
+disk_sha() {
+  local sum
+  sum=$(timeout 120 sha256sum "$1" | cut -d' ' -f1)
+  [ "$sum" = "$2" ] || fail "sha256 of $1 is $sum, expected $2"
+  echo "sha256 of $1 matches"
+}
+
+# run_sections NAME... — runs each function NAME in a subshell with `set -e` after `step NAME`,
+# prints "RESULT NAME rc" (what the host's section checks read), stops at the first failure.
+run_sections() {
+  local s rc
+  for s in "$@"; do
+    step "$s"
+    ( set -e; "$s" )
+    rc=$?
+    echo "RESULT $s $rc"
+    [ "$rc" = 0 ] || return "$rc"
+  done
+}

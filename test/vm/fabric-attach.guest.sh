@@ -18,25 +18,6 @@ attached_count() {
 reattached() { [ "$(status_json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"));console.log(s.attachments.filter((a)=>a.state==="attached"&&a.reconnects>=1).length)')" = 2 ]; }
 all_attached() { [ "$(attached_count)" = 2 ]; }
 
-echo_line() {
-  local tty="$1" line reply
-  line="tether-$RANDOM-$RANDOM-$(head -c 600 /dev/urandom | od -An -tx1 -v | tr -d ' \n')"
-  exec 3<>"$tty"
-  stty -F "$tty" raw -echo
-  printf '%s\n' "$line" >&3
-  IFS= read -r -t 15 reply <&3 || fail "no echo from $tty within 15 s"
-  exec 3<&-
-  [ "$reply" = "$line" ] || fail "echo on $tty differs: sent ${#line} chars, got ${#reply}"
-  echo "echo on $tty ok (${#line} chars)"
-}
-
-disk_sha() {
-  local sum
-  sum=$(sha256sum /dev/sda | cut -d' ' -f1)
-  [ "$sum" = "$DISK_SHA256" ] || fail "sha256 of /dev/sda is $sum, expected $DISK_SHA256"
-  echo "sha256 of /dev/sda matches"
-}
-
 ports_of() { status_json | node -e 'const s=JSON.parse(require("fs").readFileSync(0,"utf8"));console.log(s.attachments.map((a)=>a.port).filter((p)=>p!==undefined).join(" "))'; }
 
 attach() {
@@ -49,7 +30,7 @@ attach() {
   echo "$out" | grep -q '/dev/sda' || fail "attach did not report /dev/sda"
   echo "$out" | grep -q ', direct' || fail "the tunnel is not direct"
   echo_line /dev/ttyACM0
-  disk_sha
+  disk_sha /dev/sda "$DISK_SHA256"
   $TETHER status
 }
 
@@ -64,7 +45,7 @@ restart() {
   echo "TIMING restart: re-attached $(( $(now_ms) - t0 )) ms after the restart signal"
   $TETHER status
   echo_line /dev/ttyACM0
-  disk_sha
+  disk_sha /dev/sda "$DISK_SHA256"
 }
 
 detach() {
@@ -78,12 +59,6 @@ detach() {
   $TETHER status
 }
 
-for s in attach restart detach; do
-  step "$s"
-  ( set -e; "$s" )
-  rc=$?
-  echo "RESULT $s $rc"
-  [ "$rc" = 0 ] || break
-done
+run_sections attach restart detach
 echo "--- agent log (tail)"
 tail -25 /run/agent/agent.log 2>/dev/null

@@ -8,11 +8,11 @@
  * (guestfwd relays to 127.0.0.1); the exporter announces that address (`--announce`).
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
+import { writeBench } from '../lib/bench.js'
 import { freePort, startTether, type TetherProcess } from '../lib/tether-process.js'
 import { CLI_MAIN } from '../lib/tether-server.js'
 import { type GuestResult, kernelErrors, repoRoot, runGuest, tail } from '../lib/vm.js'
@@ -20,21 +20,6 @@ import { type GuestResult, kernelErrors, repoRoot, runGuest, tail } from '../lib
 const HUB_GUEST_ADDRESS = '10.0.2.100'
 const EXPORTER_GUEST_ADDRESS = '10.0.2.101'
 const IMAGE_MIB = 8
-
-const PLACES = `
-name = "host"
-[[place]]
-name = "bench"
-  [[place.part]]
-  name = "board"
-    [[place.part.interface]]
-    name = "console"
-    model = "cdc-acm"
-    [[place.part.interface]]
-    name = "disk"
-    model = "mass-storage"
-    image = "disk.img"
-`
 
 describe('tether attach in the guest, through the hub and a tunnel', { timeout: 10 * 60_000 }, () => {
   let dir = ''
@@ -48,10 +33,7 @@ describe('tether attach in the guest, through the hub and a tunnel', { timeout: 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tether-fabric-vm-'))
     env = { XDG_STATE_HOME: join(dir, 'state') }
-    const image = randomBytes(IMAGE_MIB * 1024 * 1024)
-    await writeFile(join(dir, 'disk.img'), image)
-    await writeFile(join(dir, 'places.toml'), PLACES)
-    const sha = createHash('sha256').update(image).digest('hex')
+    const sha = await writeBench(dir, IMAGE_MIB)
 
     const hubPort = await freePort()
     hub = startTether(['hub', '--insecure-open', '--listen', `/ip4/127.0.0.1/tcp/${hubPort}`], env)
