@@ -84,7 +84,9 @@ export class Agent {
       relayClient: true,
       logger: init.logger ?? silentLogger,
     })
-    log.warn('OPEN MODE: tunnels carry no authorization token yet; exporters in open mode accept anyone')
+    log.info(
+      'tunnels carry a capability token when attached with a login (a hub with [auth]); without one, only open-mode exporters accept them',
+    )
     return new Agent(node, init.hub, log, {
       upgradeMs: init.upgradeIntervalMs ?? UPGRADE_INTERVAL_MS,
       rttMs: init.rttIntervalMs ?? RTT_INTERVAL_MS,
