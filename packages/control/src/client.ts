@@ -39,15 +39,19 @@ export async function callHub(
   request: HubRequest,
   options: CallHubOptions = {},
 ): Promise<Exclude<HubResponse, { type: 'failure' } | { type: 'progress' }>> {
+  const first = { answered: false }
   try {
-    return await callOnce(node, hub, request, options)
+    return await callOnce(node, hub, request, options, first)
   } catch (err) {
     if (err instanceof HubRequestError || options.signal?.aborted) throw err
-    // A connection left from before a hub restart fails on first use: drop it and dial anew.
+    // A connection left from before a hub restart fails on first use: drop it and dial anew. Not
+    // once the hub has answered (a reserve waiting in the queue): the hub has the request, and
+    // sending it again would queue it twice.
+    if (first.answered) throw err
     const peer = hub.getComponents().findLast((c) => c.name === 'p2p')?.value
     if (peer === undefined) throw err
     await node.hangUp(peerIdFromString(peer)).catch(() => {})
-    return callOnce(node, hub, request, options)
+    return callOnce(node, hub, request, options, { answered: false })
   }
 }
 
@@ -56,6 +60,7 @@ async function callOnce(
   hub: Multiaddr,
   request: HubRequest,
   options: CallHubOptions,
+  state: { answered: boolean },
 ): Promise<Exclude<HubResponse, { type: 'failure' } | { type: 'progress' }>> {
   const stream = await node.dialProtocol(hub, HUB_PROTOCOL, {
     ...(options.signal ? { signal: options.signal } : {}),
@@ -74,6 +79,7 @@ async function callOnce(
         if (options.onResponse && isNetError(err) && err.code === 'ERR_CLOSED') return { type: 'done' }
         throw err
       }
+      state.answered = true
       if (options.onResponse && response.type !== 'failure') {
         await options.onResponse(response)
         continue
