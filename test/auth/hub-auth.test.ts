@@ -65,12 +65,14 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     }
     return n
   }
+  // A restart listens where the hub was, so that exporters find it again.
   const startTestHub = async () => {
     ;({ hub, address: hubAddress } = await startAuthHub({
       toml: hubToml(idp.issuer),
       dir,
       privateKey: hubKey,
       signingKey,
+      ...(hubAddress ? { listen: [hubAddress.decapsulateCode(421).toString()] } : {}),
     }))
   }
   const ask = (n: TetherNode, login: string, body: HubRequest['body']) =>
@@ -304,6 +306,9 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     const holder = await node('agent')
     const first = await ask(holder, alice, reserveRpi1(0, false))
     assert.equal(first.type, 'lease')
+    const firstId = first.type === 'lease' ? first.lease.id : ''
+    const held = await ask(holder, alice, { type: 'capability', leaseId: firstId })
+    const heldToken = held.type === 'capability' ? held.token : ''
     // Two waiting entries (priority 1 then 3): the higher priority is served first whatever the order.
     const waiters = [1, 3].map((priority) => {
       const seen: number[] = []
@@ -347,5 +352,23 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     assert.ok(
       leases.type === 'list' && leases.leases.some((l) => first.type === 'lease' && l.id === first.lease.id),
     )
+
+    // The restarted hub forgot who holds the capability; the token in the holder's hand proves it.
+    const renew = (n: TetherNode, previous?: string) =>
+      ask(n, '', { type: 'capability', leaseId: firstId, ...(previous ? { previous } : {}) })
+    await assert.rejects(renew(holder), refusedWith('ERR_TOKEN_MISSING'))
+    let renewed: Awaited<ReturnType<typeof renew>> | undefined
+    for (let i = 0; i < 300 && !renewed; i++) {
+      // The exporter registers again with the new hub process first (its next refresh, ≤ 10 s).
+      renewed = await renew(holder, heldToken).catch((err: unknown) => {
+        if (err instanceof HubRequestError && err.code === 'ERR_NOT_FOUND') return undefined
+        throw err
+      })
+      if (!renewed) await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.equal(renewed?.type, 'capability')
+    await assert.rejects(renew(await node('intruder'), heldToken), refusedWith('ERR_TOKEN_BINDING'))
+    await ask(holder, alice, { type: 'return', id: firstId })
+    await assert.rejects(renew(holder, heldToken), refusedWith('ERR_LEASE_ENDED'))
   })
 })

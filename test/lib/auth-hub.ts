@@ -38,12 +38,14 @@ export interface AuthHubOptions {
   /** Same key and signing key across a restart. */
   readonly privateKey?: PrivateKey
   readonly signingKey?: SigningKey
+  /** Default: a new port on 127.0.0.1 (a restart may pass the address it had). */
+  readonly listen?: readonly string[]
 }
 
 export async function startAuthHub(options: AuthHubOptions): Promise<{ hub: Hub; address: Multiaddr }> {
   const hub = await startHub({
     privateKey: options.privateKey ?? (await generateKeyPair('Ed25519')),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
+    listen: [...(options.listen ?? ['/ip4/127.0.0.1/tcp/0'])],
     auth: {
       policy: parseHubToml(options.toml, 'hub.toml'),
       database: join(options.dir, 'hub.db'),

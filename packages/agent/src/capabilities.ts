@@ -37,18 +37,18 @@ export interface Capability {
 }
 
 /**
- * One lease's capability, renewed from the hub (`renew`, without a login) when it nears its end.
- * While the hub does not answer, a token still valid is used: exporters verify offline. The lease is
- * over when the hub's fresh token ends within LEASE_END_MARGIN_MS, or when the hub no longer gives
- * this agent a token for it (ERR_TOKEN_MISSING: the lease ended, or the hub restarted and forgot
- * who holds it — either way only a new `tether attach` with a login can go on) and the token in
- * hand has run out.
+ * One lease's capability, renewed from the hub (`renew`, without a login, the token in hand as
+ * proof of holding it) when it nears its end. While the hub does not answer, a token still valid
+ * is used: exporters verify offline. The lease is over when the hub says so (ERR_LEASE_ENDED),
+ * when the hub's fresh token ends within LEASE_END_MARGIN_MS, or when the hub refuses this agent a
+ * token (ERR_TOKEN_*: only a new `tether attach` with a login can go on) and the one in hand has
+ * run out.
  */
 export class LeaseCapability implements CapabilitySource {
   constructor(
     readonly leaseId: string,
     private current: Capability,
-    private readonly renew: () => Promise<Capability>,
+    private readonly renew: (previous: Uint8Array) => Promise<Capability>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -56,13 +56,19 @@ export class LeaseCapability implements CapabilitySource {
     if (this.current.expiresAtMs - this.now() >= REFRESH_BEFORE_MS) return this.current.token
     let fresh: Capability
     try {
-      fresh = await this.renew()
+      fresh = await this.renew(this.current.token)
     } catch (err) {
+      const code = hubCode(err)
+      if (code === 'ERR_LEASE_ENDED') {
+        throw new AgentError('ERR_LEASE_ENDED', `lease ${this.leaseId} is over at the hub (${code})`, {
+          cause: err,
+        })
+      }
       if (this.current.expiresAtMs - this.now() >= LEASE_END_MARGIN_MS) return this.current.token
-      if (hubCode(err) === 'ERR_TOKEN_MISSING') {
+      if (code?.startsWith('ERR_TOKEN_')) {
         throw new AgentError(
           'ERR_LEASE_ENDED',
-          `lease ${this.leaseId} is over: its capability ran out at ${new Date(this.current.expiresAtMs).toISOString()} and the hub gives no new one (ERR_TOKEN_MISSING); reserve the place again and tether attach`,
+          `lease ${this.leaseId} is over: its capability ran out at ${new Date(this.current.expiresAtMs).toISOString()} and the hub gives no new one (${code}); reserve the place again and tether attach`,
           { cause: err },
         )
       }
@@ -124,7 +130,12 @@ export async function leaseCapability(
     )
   }
   const first = await capability(node, hub, login, lease.id)
-  return new LeaseCapability(lease.id, first, () => capability(node, hub, '', lease.id), now)
+  return new LeaseCapability(
+    lease.id,
+    first,
+    (previous) => capability(node, hub, '', lease.id, new TextDecoder().decode(previous)),
+    now,
+  )
 }
 
 async function capability(
@@ -132,8 +143,13 @@ async function capability(
   hub: Multiaddr,
   login: string,
   leaseId: string,
+  previous?: string,
 ): Promise<Capability> {
-  const answer = await ask(node, hub, login, { type: 'capability', leaseId })
+  const answer = await ask(node, hub, login, {
+    type: 'capability',
+    leaseId,
+    ...(previous !== undefined ? { previous } : {}),
+  })
   if (answer.type !== 'capability')
     throw new AgentError('ERR_HUB', `the hub answered ${answer.type} to a capability request`)
   const exp = expClaim(answer.token)

@@ -36,16 +36,18 @@ const refused = (status: string, message: string) =>
 
 function source(current: Capability, renew: () => Promise<Capability>, now: { t: number }) {
   let renewals = 0
+  const proofs: string[] = []
   const s = new LeaseCapability(
     '42',
     current,
-    () => {
+    (previous) => {
       renewals++
+      proofs.push(text(previous))
       return renew()
     },
     () => now.t,
   )
-  return { s, renewals: () => renewals }
+  return { s, renewals: () => renewals, proofs }
 }
 
 describe('LeaseCapability: tokens near the lease end', () => {
@@ -58,9 +60,10 @@ describe('LeaseCapability: tokens near the lease end', () => {
 
   it('renews near the end; a renewed lease gives a later token', async () => {
     const now = { t: T0 }
-    const { s, renewals } = source(cap('a', T0 + 60_000), async () => cap('b', T0 + 3_600_000), now)
+    const { s, renewals, proofs } = source(cap('a', T0 + 60_000), async () => cap('b', T0 + 3_600_000), now)
     assert.equal(text(await s.token()), 'b')
     assert.equal(renewals(), 1)
+    assert.deepEqual(proofs, ['a'], 'the renewal presents the token in hand (proof after a hub restart)')
     assert.equal(text(await s.token()), 'b', 'the fresh token is kept')
     assert.equal(renewals(), 1)
   })
@@ -96,6 +99,17 @@ describe('LeaseCapability: tokens near the lease end', () => {
         e.message,
         /^lease 42 is over: its capability ran out at .* \(ERR_TOKEN_MISSING\); reserve/,
       )
+      return true
+    })
+  })
+
+  it('the hub saying the lease ended (ERR_LEASE_ENDED) ends it at once, even with a valid token in hand', async () => {
+    const now = { t: T0 }
+    const ended = () => Promise.reject(hubRefusal('ERR_LEASE_ENDED', 'lease 42 is over'))
+    const { s } = source(cap('a', T0 + 60_000), ended, now)
+    await assert.rejects(s.token(), (e: AgentError) => {
+      assert.equal(e.code, 'ERR_LEASE_ENDED')
+      assert.equal(leaseOverReason(e), e.message)
       return true
     })
   })

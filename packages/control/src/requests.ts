@@ -9,6 +9,7 @@ import {
   AUDIT_EVENT_TYPES,
   type HubRequest,
   type HubRequestBody,
+  MAX_CAPABILITY_TOKEN,
   MAX_ID,
   MAX_LOGIN_TOKEN,
   MAX_NAME,
@@ -77,8 +78,15 @@ function requestBody(o: Plain): HubRequestBody {
       const r = fields('RenewRequest')
       return { type: 'renew', id: r.str(b, 'id', MAX_ID, NAME), leaseMs: r.num(b, 'lease_ms') }
     }
-    case 'capability':
-      return { type: 'capability', leaseId: fields('CapabilityRequest').str(b, 'lease_id', MAX_ID, NAME) }
+    case 'capability': {
+      const c = fields('CapabilityRequest')
+      const previous = c.optStr(b, 'previous', MAX_CAPABILITY_TOKEN)
+      return {
+        type: 'capability',
+        leaseId: c.str(b, 'lease_id', MAX_ID, NAME),
+        ...(previous !== undefined ? { previous } : {}),
+      }
+    }
     case 'list':
       return { type: 'list', all: fields('ListRequest').bool(b, 'all') }
     case 'who': {
@@ -181,7 +189,12 @@ function bodyToWire(body: HubRequestBody): Plain {
     case 'renew':
       return { renew: { id: body.id, lease_ms: body.leaseMs } }
     case 'capability':
-      return { capability: { lease_id: body.leaseId } }
+      return {
+        capability: {
+          lease_id: body.leaseId,
+          ...(body.previous !== undefined ? { previous: body.previous } : {}),
+        },
+      }
     case 'list':
       return { list: { all: body.all } }
     case 'who':

@@ -19,7 +19,12 @@ export type HubRequestBody =
     }
   | { readonly type: 'return'; readonly id: string }
   | { readonly type: 'renew'; readonly id: string; readonly leaseMs: number }
-  | { readonly type: 'capability'; readonly leaseId: string }
+  | {
+      readonly type: 'capability'
+      readonly leaseId: string
+      /** Renewal without a login: the capability in hand, proof of holding it. */
+      readonly previous?: string
+    }
   | { readonly type: 'list'; readonly all: boolean }
   | { readonly type: 'show'; readonly id: string }
   | { readonly type: 'who'; readonly place?: string }

@@ -175,7 +175,7 @@ class HubControl {
     }
     if (body.type === 'watch') return watchForExporter(this.streams, peer, send, stream)
     if (body.type === 'capability' && request.login === '') {
-      return send(await this.capabilities.renew(body.leaseId, peer))
+      return send(await this.capabilities.renew(body.leaseId, peer, body.previous))
     }
     if (body.type === 'enroll') {
       const exporter = this.init.enrollment.enroll(body.joinToken, peer.toString())

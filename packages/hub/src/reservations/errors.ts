@@ -4,6 +4,8 @@ export type ReservationErrorCode =
   | 'ERR_NO_MATCH'
   /** Unknown lease, queue entry, grant or place. */
   | 'ERR_NOT_FOUND'
+  /** The lease asked about is over (returned, kicked, revoked, expired) or never was. */
+  | 'ERR_LEASE_ENDED'
   /** The lease or queue entry belongs to another user. */
   | 'ERR_NOT_HOLDER'
   /** A renewal would not extend the lease (max total, max renewals, a grant ahead, contention). */
