@@ -45,18 +45,13 @@ devices_gone() { [ ! -e /dev/ttyACM0 ] && [ ! -e /dev/sda ] && [ -z "$(vhci_port
 
 reattaches() { grep -c 're-attached' /run/agent/agent.log || true; }
 
-# hub_cli ARGS...: a tether command that asks the hub (login, reserve); its stdout. Known CLI bug:
-# now and then the command answers and then exits 13 ("unsettled top-level await": libp2p's
-# node.stop() in the CLI's hub session never settles under TCG). That exit is reported as a NOTE
-# and accepted when the command printed its answer; any other failure fails.
+# hub_cli ARGS...: a tether command that asks the hub (login, reserve); its stdout. (It once exited
+# 13 after answering — libp2p's stop never settling, "unsettled top-level await" — now bounded by
+# stopNodeWithin: any failure fails.)
 hub_cli() {
   local out rc
   out=$(timeout 90 $TETHER "$@" 2>/run/hub-cli.err)
   rc=$?
-  if [ "$rc" = 13 ] && [ -n "$out" ] && grep -q 'unsettled top-level await' /run/hub-cli.err; then
-    echo "NOTE: tether $1 answered, then exited 13 (unsettled top-level await after its answer)" >&2
-    rc=0
-  fi
   [ "$rc" = 0 ] || { cat /run/hub-cli.err >&2; fail "tether $* failed ($rc): $out"; }
   echo "$out"
 }

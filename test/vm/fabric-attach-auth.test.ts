@@ -283,10 +283,8 @@ describe('kick and expiry: the guest kernel loses the devices within 5 s', { tim
     assert.ok(gone - end < LIMIT_MS, `the devices were still there ${gone - end} ms after the lease ended`)
   })
 
-  test('tether detach clears the ended attachments; the kernel log has no error', (t) => {
+  test('tether detach clears the ended attachments; the kernel log has no error', () => {
     reporter.assertSectionPassed(session, 'detach')
-    // Accepted CLI exits (see hub_cli in the guest script), shown so they are not lost.
-    for (const note of session.output.split('\n').filter((l) => l.startsWith('NOTE: '))) t.diagnostic(note)
     assert.ok(session.result, 'the guest did not finish')
     assert.deepEqual(kernelErrors(session.result.dmesg), [])
   })

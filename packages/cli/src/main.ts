@@ -99,6 +99,9 @@ reservationCommands(cli)
 
 try {
   await cli.parseAsync()
+  // Done: a handle libp2p failed to close must not keep a finished command alive. Unref'd, so a
+  // command that ends normally exits at once.
+  setTimeout(() => process.exit(), 5_000).unref()
 } catch (err) {
   if (err instanceof CliUsageError) {
     process.stderr.write(`tether: ${err.message}\n`)

@@ -127,3 +127,29 @@ export async function createTetherNode(options: TetherNodeOptions): Promise<Teth
   })
   return node
 }
+
+/** How long stopNodeWithin waits by default. */
+export const NODE_STOP_TIMEOUT_MS = 3_000
+
+/**
+ * Stop `node`, waiting at most `timeoutMs`: a libp2p stop can wait forever on a connection whose
+ * peer never answers the close, and a command-line tool must still exit (a pending stop with an
+ * empty event loop ends Node with "unsettled top-level await", exit 13). True if it stopped in time.
+ */
+export async function stopNodeWithin(node: TetherNode, timeoutMs = NODE_STOP_TIMEOUT_MS): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  try {
+    return await Promise.race([
+      Promise.resolve(node.stop()).then(
+        () => true,
+        () => true,
+      ),
+      timedOut,
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}

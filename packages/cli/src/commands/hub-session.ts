@@ -299,7 +299,7 @@ export async function openHubSession(hub: string): Promise<HubSession & { notice
       }
     },
     async close() {
-      await Promise.resolve(node?.stop()).catch(() => {})
+      if (node) await (await import('@tether/net')).stopNodeWithin(node)
     },
   }
   return session

@@ -161,8 +161,10 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
         const result = (await callAgent(args.socket, request)) as AttachmentInfo[]
         if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`)
         else
-          for (const a of result)
-            process.stdout.write(`detached ${a.target} (${a.localBusid ?? `port ${a.port}`})\n`)
+          for (const a of result) {
+            const where = a.localBusid ?? (a.port !== undefined ? `port ${a.port}` : a.state)
+            process.stdout.write(`detached ${a.target} (${where})\n`)
+          }
       },
     )
     .command<CommonArgs>(
@@ -249,13 +251,17 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
           .option('json', { type: 'boolean', default: false }),
       async (args) => {
         if (!args.hub) throw new AgentError('ERR_BAD_REQUEST', 'no hub given: pass --hub (or set TETHER_HUB)')
-        const [{ generateKeyPair }, { multiaddr }, { searchDirectory }, { createTetherNode }] =
-          await Promise.all([
-            import('@libp2p/crypto/keys'),
-            import('@multiformats/multiaddr'),
-            import('@tether/directory'),
-            import('@tether/net'),
-          ])
+        const [
+          { generateKeyPair },
+          { multiaddr },
+          { searchDirectory },
+          { createTetherNode, stopNodeWithin },
+        ] = await Promise.all([
+          import('@libp2p/crypto/keys'),
+          import('@multiformats/multiaddr'),
+          import('@tether/directory'),
+          import('@tether/net'),
+        ])
         const node = await createTetherNode({
           privateKey: await generateKeyPair('Ed25519'),
           listen: [],
@@ -291,7 +297,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
             }
           }
         } finally {
-          await node.stop()
+          await stopNodeWithin(node)
         }
       },
     )
