@@ -1,14 +1,16 @@
 /**
  * The agent's local control socket: the CLI (`tether attach|detach|status|forward`) sends one
  * JSON request per connection and reads JSON-line events until a final `result` or `error`.
- * Local IPC only (a Unix socket, mode 0600 in a 0700 directory); requests are validated here.
+ * Local IPC only (a Unix socket, mode 0600 in a 0700 directory, or 0660 / 0750 for a group: see
+ * socket-access.ts); requests are validated here.
  */
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { type Logger, silentLogger } from '@tether/usbip'
 import type { Agent } from './agent.js'
 import { AgentError, isAgentError } from './errors.js'
+import { mayConnect, SYSTEM_SOCKET } from './socket-access.js'
 
 export type ControlRequest =
   | { readonly op: 'attach'; readonly target: string; readonly hub?: string; readonly login?: string }
@@ -33,13 +35,17 @@ const MAX_REQUEST_BYTES = 32 * 1024
 /** A login (OIDC) token is a few KiB. */
 const MAX_LOGIN_BYTES = 16 * 1024
 
-/** Where the agent's socket lives: TETHER_AGENT_SOCKET, /run/tether for root, else per user. */
+/**
+ * Where the agent's socket lives: TETHER_AGENT_SOCKET; /run/tether for root, and for a user who
+ * may use a system agent there (a member of its --group); else per user.
+ */
 export function defaultSocketPath(
   env: NodeJS.ProcessEnv = process.env,
   uid = process.getuid?.() ?? 0,
+  usable: (path: string) => boolean = mayConnect,
 ): string {
   if (env.TETHER_AGENT_SOCKET) return env.TETHER_AGENT_SOCKET
-  if (uid === 0) return '/run/tether/agent.sock'
+  if (uid === 0 || usable(SYSTEM_SOCKET)) return SYSTEM_SOCKET
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'tether', 'agent.sock')
   return join('/tmp', `tether-${uid}`, 'agent.sock')
 }
@@ -114,8 +120,15 @@ export class ControlServer {
     this.server = createServer((socket) => void this.serve(socket))
   }
 
-  async listen(path: string): Promise<void> {
+  /** Listen on `path`; with `group` (a gid) its members may connect too. */
+  async listen(path: string, options: { group?: number } = {}): Promise<void> {
+    const group = options.group
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    if (group !== undefined) {
+      // The directory must let the group reach the socket; owner and mode are set, not assumed.
+      chownSync(dirname(path), process.getuid?.() ?? 0, group)
+      chmodSync(dirname(path), 0o750)
+    }
     if (existsSync(path)) {
       if (await isAlive(path)) {
         throw new AgentError(
@@ -132,7 +145,12 @@ export class ControlServer {
         resolve()
       })
     })
-    chmodSync(path, 0o600)
+    if (group !== undefined) {
+      chownSync(path, process.getuid?.() ?? 0, group)
+      chmodSync(path, 0o660)
+    } else {
+      chmodSync(path, 0o600)
+    }
   }
 
   close(): Promise<void> {
@@ -228,10 +246,13 @@ export function connectSocket(path: string): Promise<Socket> {
       resolve(socket)
     })
     socket.once('error', (err: NodeJS.ErrnoException) => {
+      const denied = err.code === 'EACCES' || err.code === 'EPERM'
       reject(
         new AgentError(
-          'ERR_AGENT_UNAVAILABLE',
-          `no tether agent listens on ${path} (${err.code ?? err.message}); start one with \`sudo tether agent\``,
+          denied ? 'ERR_AGENT_DENIED' : 'ERR_AGENT_UNAVAILABLE',
+          denied
+            ? `permission denied on the agent's socket ${path}: that agent belongs to another user; ask its admin to add you to the group it was started with (tether agent --group), or use sudo`
+            : `no tether agent listens on ${path} (${err.code ?? err.message}); start one with \`sudo tether agent\``,
           { cause: err, details: { path, errno: err.code } },
         ),
       )

@@ -7,6 +7,8 @@ export type AgentErrorCode =
   | 'ERR_NOT_ATTACHED'
   | 'ERR_BAD_REQUEST'
   | 'ERR_AGENT_UNAVAILABLE'
+  /** The agent's socket exists but this user may not use it (not in its --group). */
+  | 'ERR_AGENT_DENIED'
   | 'ERR_ABORTED'
   /** A hub with [auth]: the user holds no lease on the place. */
   | 'ERR_NO_LEASE'

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { splitHostPort } from '../src/agent.js'
 import { reconnectDelay } from '../src/backoff.js'
 import { planDial } from '../src/connector.js'
 import { defaultSocketPath, parseControlRequest } from '../src/control.js'
+import type { AgentError } from '../src/errors.js'
+import { resolveGroup, SYSTEM_SOCKET } from '../src/socket-access.js'
 
 describe('parseControlRequest', () => {
   it('accepts the known ops and keeps only known fields', () => {
@@ -41,14 +46,44 @@ describe('parseControlRequest', () => {
 })
 
 describe('defaultSocketPath', () => {
+  const noSystemAgent = () => false
   it('prefers the environment, then /run for root, then the runtime dir', () => {
-    assert.equal(defaultSocketPath({ TETHER_AGENT_SOCKET: '/x.sock' }, 1000), '/x.sock')
-    assert.equal(defaultSocketPath({}, 0), '/run/tether/agent.sock')
+    assert.equal(defaultSocketPath({ TETHER_AGENT_SOCKET: '/x.sock' }, 1000, noSystemAgent), '/x.sock')
+    assert.equal(defaultSocketPath({}, 0, noSystemAgent), '/run/tether/agent.sock')
     assert.equal(
-      defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000),
+      defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000, noSystemAgent),
       '/run/user/1000/tether/agent.sock',
     )
-    assert.equal(defaultSocketPath({}, 1000), '/tmp/tether-1000/agent.sock')
+    assert.equal(defaultSocketPath({}, 1000, noSystemAgent), '/tmp/tether-1000/agent.sock')
+  })
+
+  it('a user who may use the system agent (its --group) gets its socket', () => {
+    const usable = (path: string) => path === SYSTEM_SOCKET
+    assert.equal(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000, usable), SYSTEM_SOCKET)
+    assert.equal(defaultSocketPath({ TETHER_AGENT_SOCKET: '/x.sock' }, 1000, usable), '/x.sock')
+  })
+})
+
+describe('resolveGroup', () => {
+  it('a name from the group file, a numeric gid as is, and an unknown name named with the fix', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tether-group-'))
+    try {
+      const file = join(dir, 'group')
+      await writeFile(file, 'root:x:0:\nlab:x:1234:alice,bob\nbroken-line\n')
+      assert.equal(resolveGroup('lab', file), 1234)
+      assert.equal(resolveGroup('0', file), 0)
+      assert.equal(resolveGroup('4321', file), 4321)
+      assert.throws(
+        () => resolveGroup('nolab', file),
+        (e: AgentError) => {
+          assert.equal(e.code, 'ERR_BAD_REQUEST')
+          assert.match(e.message, /no group nolab in .*group; create it \(groupadd nolab\)/)
+          return true
+        },
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

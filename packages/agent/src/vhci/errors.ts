@@ -56,7 +56,8 @@ export function isVhciError(err: unknown): err is VhciError {
 }
 
 export const MODPROBE_HINT = 'run `modprobe vhci-hcd` as root'
-export const ROOT_HINT = 'run tether as root (e.g. with sudo)'
+export const ROOT_HINT =
+  'run tether as root (e.g. with sudo), or have an admin run a system agent for your group once (sudo tether agent --group GROUP): then tether attach needs no sudo'
 
 export function notLoadedError(path: string): VhciError {
   return new VhciError('ERR_VHCI_NOT_LOADED', `vhci_hcd not loaded (no ${path}): ${MODPROBE_HINT}`, {

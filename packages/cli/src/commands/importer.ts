@@ -42,12 +42,15 @@ interface CommonArgs {
 const socketOption = {
   type: 'string' as const,
   default: defaultSocketPath(),
-  describe: "The agent's control socket (default: $TETHER_AGENT_SOCKET, /run/tether/agent.sock as root)",
+  describe:
+    "The agent's control socket (default: $TETHER_AGENT_SOCKET; /run/tether/agent.sock as root or when a root agent there lets your group in)",
 }
 
 export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
   return cli
-    .command<CommonArgs & { identity: string; listen: string[]; announce: string[]; hub?: string }>(
+    .command<
+      CommonArgs & { identity: string; listen: string[]; announce: string[]; hub?: string; group?: string }
+    >(
       'agent',
       'Run the importer agent: keeps tunnels to exporters and remote devices attached (root for attach)',
       (y) =>
@@ -71,13 +74,19 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
             describe: 'Extra multiaddr to announce',
           })
           .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('group', {
+            type: 'string',
+            describe:
+              "Members of this group (name or gid) may use the agent's socket: as root, they attach without sudo",
+          })
           .option('json', { type: 'boolean', default: false, hidden: true }),
       async (args) => {
-        const [{ Agent, ControlServer }, { loadOrCreateIdentity }] = await Promise.all([
+        const [{ Agent, ControlServer, resolveGroup }, { loadOrCreateIdentity }] = await Promise.all([
           import('@tether/agent'),
           import('@tether/net'),
         ])
         const log = makeLogger()
+        const group = args.group === undefined ? undefined : resolveGroup(args.group)
         await mkdir(dirname(args.identity), { recursive: true, mode: 0o700 })
         const identity = await loadOrCreateIdentity(args.identity, { logger: log })
         const agent = await Agent.start({
@@ -93,12 +102,13 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
         })
         const control = new ControlServer(agent, () => stopping?.(), { logger: log })
         try {
-          await control.listen(args.socket)
+          await control.listen(args.socket, group === undefined ? {} : { group })
         } catch (err) {
           await agent.stop()
           throw err
         }
-        process.stdout.write(`agent ${agent.node.peerId.toString()} ready on ${args.socket}\n`)
+        const shared = group === undefined ? '' : ` (group ${args.group} may use it)`
+        process.stdout.write(`agent ${agent.node.peerId.toString()} ready on ${args.socket}${shared}\n`)
         await Promise.race([stopped, untilStopSignal(log)])
         log.info('stopping: detaching everything')
         await control.close()
