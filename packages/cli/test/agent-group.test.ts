@@ -93,6 +93,9 @@ describe('tether agent --group: members attach without sudo', { timeout: 60_000 
   it('anyone else is refused, told how to get in', async () => {
     const r = await runAs('', ['status', '--socket', socket])
     assert.equal(r.code, 1, r.stdout)
-    assert.match(r.stderr, /permission denied on the agent's socket .*tether agent --group.*\(ERR_AGENT_DENIED\)/)
+    assert.match(
+      r.stderr,
+      /permission denied on the agent's socket .*tether agent --group.*\(ERR_AGENT_DENIED\)/,
+    )
   })
 })
