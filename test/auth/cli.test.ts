@@ -221,6 +221,21 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
     const first = await json<LeaseInfo>(['reserve', 'rpi-1', '--for', '20m'], env.alice)
     assert.deepEqual([first.place, first.exporter, first.user], ['rpi-1', 'lab-a-1', 'alice'])
     assert.ok(Math.abs(first.expiresAtMs - first.startsAtMs - 20 * 60_000) < 1000)
+    // tether places says who holds it, to a user who may use it, and in --json.
+    assert.match(
+      await tetherOk(['places'], env.carol),
+      /^lab-a-1:rpi-1 {2}\[lab-a\] {2}— leased by alice until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in (19|20)m\)$/m,
+    )
+    const listed = await json<
+      { places: { name: string; reservation?: { state: string; holder?: string } }[] }[]
+    >(['places'], env.carol)
+    assert.deepEqual(listed[0]?.places[0]?.reservation, {
+      place: 'lab-a-1/rpi-1',
+      state: 'leased',
+      holder: 'alice',
+      untilMs: first.expiresAtMs,
+      waiting: 0,
+    })
 
     const waiter = startTether(['reserve', 'rpi-1', '--for', '5m'], env.carol)
     running.push(waiter)
@@ -425,6 +440,7 @@ describe('the tether CLI against a hub with [auth]', { timeout: 240_000 }, () =>
       'place rpi-1 is in maintenance\n',
     )
     await refused(['reserve', 'rpi-1', '--no-wait'], env.carol, 'ERR_MAINTENANCE')
+    assert.match(await tetherOk(['places'], env.carol), /^lab-a-1:rpi-1 .*— maintenance: reflashing$/m)
     assert.equal(
       await tetherOk(['admin', 'maintenance', 'rpi-1', 'off'], env.alice),
       'place rpi-1 is back in service\n',

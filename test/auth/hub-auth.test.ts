@@ -297,6 +297,20 @@ describe('hub with [auth]: logins, enrollment, reservations, capabilities', { ti
     assert.deepEqual(await holders(bob), [])
     await assert.rejects(holders(bob, 'rpi-1'), refusedWith('ERR_PERMISSION_DENIED'))
     await assert.rejects(ask(me, carol, { type: 'list', all: true }), refusedWith('ERR_PERMISSION_DENIED'))
+    // Place states (tether places): the same rule for the holder's name; the state for anyone.
+    const states = async (login: string) => {
+      const answer = await ask(me, login, { type: 'place-states', places: ['lab-a-1/rpi-1', 'lab-a-1/gone'] })
+      return answer.type === 'place-states' ? answer.states : []
+    }
+    const [held, gone] = await states(carol)
+    assert.deepEqual(
+      { state: held?.state, holder: held?.holder, until: held?.untilMs },
+      { state: 'leased', holder: 'alice', until: lease.lease.expiresAtMs },
+    )
+    assert.equal(gone?.state, 'offline')
+    const [heldForBob] = await states(bob)
+    assert.equal(heldForBob?.state, 'leased')
+    assert.equal(heldForBob?.holder, undefined, 'bob may not use rpi-1: no name')
     const everyone = await ask(me, alice, { type: 'list', all: true })
     assert.ok(everyone.type === 'list' && everyone.leases.some((l) => l.id === lease.lease.id))
     await ask(me, alice, { type: 'return', id: lease.lease.id })

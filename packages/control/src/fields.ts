@@ -9,6 +9,8 @@ export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 /** A place, optionally with its exporter: PLACE or EXPORTER/PLACE. */
 export const PLACE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62}\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 export const MAX_PLACE = 2 * MAX_NAME + 1
+/** EXPORTER/PLACE, both parts required. */
+export const PLACE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
 export const SUBJECT = /^(user|group):[^\s]{1,256}$/
 export const FAILURE_CODE = /^ERR_[A-Z0-9_]{1,60}$/
 /** A user name as the hub knows it, and one line of text: no control characters. */
@@ -43,10 +45,10 @@ export function fields(type: string) {
     if (typeof v !== 'boolean') throw badField(type, field, 'must be a boolean')
     return v
   }
-  const strList = (o: Plain, field: string, pattern: RegExp = NAME): string[] => {
+  const strList = (o: Plain, field: string, pattern: RegExp = NAME, maxItems = MAX_SPEC_ITEMS): string[] => {
     const v = o[field] ?? []
-    if (!Array.isArray(v) || v.length > MAX_SPEC_ITEMS)
-      throw badField(type, field, `must be a list of at most ${MAX_SPEC_ITEMS}`)
+    if (!Array.isArray(v) || v.length > maxItems)
+      throw badField(type, field, `must be a list of at most ${maxItems}`)
     return v.map((item, i) => {
       if (typeof item !== 'string' || item.length > 256 || !pattern.test(item)) {
         throw badField(type, `${field}[${i}]`, 'is not a valid name')

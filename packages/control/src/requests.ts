@@ -4,7 +4,18 @@
  * ERR_DECODE / ERR_BAD_FIELD) and on encode, so nothing malformed crosses either way.
  */
 import { badField, defineMessage, type MessageCodec } from '@tether/net'
-import { COMPATIBLE, fields, KIND, MAX_PLACE, NAME, PLACE, type Plain, SUBJECT, USER } from './fields.js'
+import {
+  COMPATIBLE,
+  fields,
+  KIND,
+  MAX_PLACE,
+  NAME,
+  PLACE,
+  PLACE_ID,
+  type Plain,
+  SUBJECT,
+  USER,
+} from './fields.js'
 import {
   AUDIT_EVENT_TYPES,
   type HubRequest,
@@ -13,6 +24,7 @@ import {
   MAX_ID,
   MAX_LOGIN_TOKEN,
   MAX_NAME,
+  MAX_PLACE_STATES,
   MAX_REASON,
   MAX_SPEC_ITEMS,
   MAX_USER,
@@ -39,6 +51,7 @@ const REQUEST_KINDS = [
   'auth_info',
   'watch',
   'audit',
+  'place_states',
 ] as const
 
 function requestBody(o: Plain): HubRequestBody {
@@ -166,6 +179,11 @@ function requestBody(o: Plain): HubRequestBody {
         limit: a.num(b, 'limit', 0xffff_ffff),
       }
     }
+    case 'place_states':
+      return {
+        type: 'place-states',
+        places: fields('PlaceStatesRequest').strList(b, 'places', PLACE_ID, MAX_PLACE_STATES),
+      }
   }
 }
 
@@ -238,6 +256,8 @@ function bodyToWire(body: HubRequestBody): Plain {
           limit: body.limit,
         },
       }
+    case 'place-states':
+      return { place_states: { places: [...body.places] } }
   }
 }
 

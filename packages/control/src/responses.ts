@@ -3,7 +3,7 @@
  * requests (requests.ts).
  */
 import { badField, defineMessage, type MessageCodec } from '@tether/net'
-import { FAILURE_CODE, fields, LINE, MAX_PLACE, NAME, type Plain } from './fields.js'
+import { FAILURE_CODE, fields, LINE, MAX_PLACE, NAME, PLACE_ID, type Plain, USER } from './fields.js'
 import {
   type AuditRecordInfo,
   type HubResponse,
@@ -16,8 +16,11 @@ import {
   MAX_ID,
   MAX_JWKS_JSON,
   MAX_NAME,
+  MAX_PLACE_STATES,
   MAX_REASON,
   MAX_USER,
+  PLACE_STATES,
+  type PlaceStateInfo,
   type QueueEntryInfo,
 } from './types.js'
 
@@ -113,6 +116,34 @@ function auditRecordToWire(r: AuditRecordInfo): Plain {
   }
 }
 
+const STATE = new RegExp(`^(${PLACE_STATES.join('|')})$`)
+
+function placeStateFromWire(o: Plain): PlaceStateInfo {
+  const f = fields('PlaceState')
+  const holder = f.optStr(o, 'holder', MAX_USER, USER)
+  const untilMs = f.optNum(o, 'until_ms')
+  const note = f.optStr(o, 'note', MAX_REASON, LINE)
+  return {
+    place: f.str(o, 'place', MAX_PLACE, PLACE_ID),
+    state: f.str(o, 'state', 16, STATE) as PlaceStateInfo['state'],
+    ...(holder !== undefined ? { holder } : {}),
+    ...(untilMs !== undefined ? { untilMs } : {}),
+    waiting: f.num(o, 'waiting', 0xffff_ffff),
+    ...(note !== undefined ? { note } : {}),
+  }
+}
+
+function placeStateToWire(s: PlaceStateInfo): Plain {
+  return {
+    place: s.place,
+    state: s.state,
+    ...(s.holder !== undefined ? { holder: s.holder } : {}),
+    ...(s.untilMs !== undefined ? { until_ms: s.untilMs } : {}),
+    waiting: s.waiting,
+    ...(s.note !== undefined ? { note: s.note } : {}),
+  }
+}
+
 const RESPONSE_KINDS = [
   'lease',
   'progress',
@@ -127,6 +158,7 @@ const RESPONSE_KINDS = [
   'revoked',
   'granted',
   'audit',
+  'place_states',
   'failure',
 ] as const
 
@@ -206,6 +238,17 @@ function responseFromWire(o: Plain): HubResponse {
         more: fields('AuditLog').bool(b, 'more'),
       }
     }
+    case 'place_states': {
+      const states = Array.isArray(b.states) ? b.states : []
+      if (states.length > MAX_PLACE_STATES)
+        throw badField('PlaceStates', 'states', `has more than ${MAX_PLACE_STATES}`)
+      return {
+        type: 'place-states',
+        states: states.map((s) =>
+          placeStateFromWire((typeof s === 'object' && s !== null ? s : {}) as Plain),
+        ),
+      }
+    }
     case 'revoked': {
       const r = fields('Revoked')
       return {
@@ -263,6 +306,8 @@ function responseToWire(r: HubResponse): Plain {
       return { revoked: { lease_id: r.leaseId, reason: r.reason } }
     case 'audit':
       return { audit: { records: r.records.map(auditRecordToWire), more: r.more } }
+    case 'place-states':
+      return { place_states: { states: r.states.map(placeStateToWire) } }
     case 'failure':
       return { failure: { code: r.code, message: r.message.slice(0, MAX_FAILURE_MESSAGE) } }
   }

@@ -59,6 +59,7 @@ export type HubRequestBody =
       /** 0: the hub's default; the hub caps it. */
       readonly limit: number
     }
+  | { readonly type: 'place-states'; readonly places: readonly string[] }
 
 export interface HubRequest {
   /** The caller's OIDC token; empty for jwks and enroll. */
@@ -142,7 +143,25 @@ export type HubResponse =
   | { readonly type: 'granted'; readonly id: string }
   /** `more`: further records match after the last one. */
   | { readonly type: 'audit'; readonly records: readonly AuditRecordInfo[]; readonly more: boolean }
+  | { readonly type: 'place-states'; readonly states: readonly PlaceStateInfo[] }
   | { readonly type: 'failure'; readonly code: string; readonly message: string }
+
+export const PLACE_STATES = ['free', 'leased', 'maintenance', 'restricted', 'offline'] as const
+
+/** A place's reservation state, as `tether places` shows it. */
+export interface PlaceStateInfo {
+  /** EXPORTER/PLACE. */
+  readonly place: string
+  readonly state: (typeof PLACE_STATES)[number]
+  /** Shown only to those who may use the place (admins: always). */
+  readonly holder?: string
+  readonly untilMs?: number
+  readonly waiting: number
+  readonly note?: string
+}
+
+/** Places one place-states request may name. */
+export const MAX_PLACE_STATES = 1000
 
 export interface IssuerInfo {
   readonly url: string

@@ -82,6 +82,8 @@ describe('hub control messages', () => {
       },
     },
     { login: 't', body: { type: 'audit', types: [], limit: 0 } },
+    { login: 't', body: { type: 'place-states', places: ['lab-a-1/rpi-1', 'lab-b/x.y_z-1'] } },
+    { login: 't', body: { type: 'place-states', places: [] } },
   ]
   for (const request of requests) {
     it(`request ${request.body.type} round-trips`, () => {
@@ -113,6 +115,15 @@ describe('hub control messages', () => {
       more: false,
     },
     { type: 'audit', records: [], more: false },
+    {
+      type: 'place-states',
+      states: [
+        { place: 'lab-a-1/rpi-1', state: 'leased', holder: 'alice', untilMs: 1_800_000_000_000, waiting: 2 },
+        { place: 'lab-a-1/rpi-2', state: 'leased', untilMs: 1_800_000_000_000, waiting: 0 },
+        { place: 'lab-a-1/rpi-3', state: 'maintenance', waiting: 0, note: 'new firmware' },
+        { place: 'lab-b/x', state: 'free', waiting: 0 },
+      ],
+    },
   ]
   for (const response of responses) {
     it(`response ${response.type} round-trips`, () => {
@@ -168,6 +179,24 @@ describe('hub control messages', () => {
     refusedField({ user: 'x'.repeat(257) }, /^AuditRequest\.user is longer than 256/)
     refusedField({ place: '../etc' }, /^AuditRequest\.place /)
     refusedField({ types: Array.from({ length: 33 }, () => 'refused') }, /^AuditRequest\.types must be/)
+  })
+  it('refuses malformed place-states requests and answers, naming the field', () => {
+    const refusedRequest = (place_states: Record<string, unknown>, field: RegExp) =>
+      assert.throws(() => HubRequestCodec.decode(raw({ login: 't', place_states })), {
+        code: 'ERR_BAD_FIELD',
+        message: field,
+      })
+    refusedRequest({ places: ['rpi-1'] }, /^PlaceStatesRequest\.places\[0\] /)
+    refusedRequest({ places: Array.from({ length: 1001 }, (_, i) => `lab/p${i}`) }, /at most 1000/)
+    const t = schemaType('tether.v1.HubResponse')
+    const refusedAnswer = (state: Record<string, unknown>, field: RegExp) =>
+      assert.throws(
+        () => HubResponseCodec.decode(t.encode(t.fromObject({ place_states: { states: [state] } })).finish()),
+        { code: 'ERR_BAD_FIELD', message: field },
+      )
+    refusedAnswer({ place: 'lab/p', state: 'haunted' }, /^PlaceState\.state /)
+    refusedAnswer({ place: 'lab/p', state: 'free', holder: 'a\nb' }, /^PlaceState\.holder /)
+    refusedAnswer({ place: 'p', state: 'free' }, /^PlaceState\.place /)
   })
   it('refuses malformed audit logs, naming the field', () => {
     const t = schemaType('tether.v1.HubResponse')

@@ -23,6 +23,7 @@ import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
 import { untilStopSignal } from '../stop-signal.js'
 import { HUB_HELP, hubKey } from './hub-session.js'
+import { describePlaceState, placeStates } from './place-states.js'
 
 const AGENT_START_TIMEOUT_MS = 30_000
 
@@ -289,14 +290,29 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
               'tether: the hub matched more places than fit in one reply; narrow the search\n',
             )
           }
+          const ids = entries.flatMap((e) => e.places.map((p) => `${e.name}/${p.name}`))
+          const states = await placeStates(args.hub, ids)
+          const stateOf = (exporter: string, place: string) => states?.get(`${exporter}/${place}`)
           if (args.json) {
-            process.stdout.write(`${JSON.stringify(entries)}\n`)
+            const withStates = entries.map((e) => ({
+              ...e,
+              places: e.places.map((p) => {
+                const reservation = stateOf(e.name, p.name)
+                return reservation ? { ...p, reservation } : p
+              }),
+            }))
+            process.stdout.write(`${JSON.stringify(withStates)}\n`)
             return
           }
           if (entries.length === 0) process.stdout.write('no places match\n')
+          const now = Date.now()
           for (const e of entries) {
             for (const p of e.places) {
-              process.stdout.write(`${e.name}:${p.name}${p.tags.length ? `  [${p.tags.join(', ')}]` : ''}\n`)
+              const state = stateOf(e.name, p.name)
+              process.stdout.write(
+                `${e.name}:${p.name}${p.tags.length ? `  [${p.tags.join(', ')}]` : ''}` +
+                  `${state ? `  — ${describePlaceState(state, now)}` : ''}\n`,
+              )
               for (const part of p.parts) {
                 for (const i of part.interfaces) {
                   process.stdout.write(

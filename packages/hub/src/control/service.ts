@@ -299,6 +299,16 @@ class HubControl {
             .map((q) => this.view.entryInfo(q)),
         })
       }
+      case 'place-states': {
+        const admin = principal.roles.includes('admin')
+        const now = this.now()
+        return send({
+          type: 'place-states',
+          states: body.places.map((id) =>
+            this.view.placeState(engine.who(id, now), admin || this.view.mayUse(principal, id)),
+          ),
+        })
+      }
       case 'kick': {
         authorize(principal, { action: 'admin' })
         const lease = await run((e) => e.kick(body.leaseId, this.now(), { by: user, note: body.reason }))

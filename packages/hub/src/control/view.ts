@@ -4,11 +4,11 @@
  * targets resolved to the engine's "exporter/place" ids.
  */
 import { accessTo, type Principal } from '@tether/auth'
-import type { HubRequest, LeaseInfo, QueueEntryInfo } from '@tether/control'
+import type { HubRequest, LeaseInfo, PlaceStateInfo, QueueEntryInfo } from '@tether/control'
 import type { DirectoryEntry, DirectoryRegistry } from '@tether/directory'
 import type { ReservationEngine } from '../reservations/engine.js'
 import { ReservationError } from '../reservations/errors.js'
-import type { Lease, QueueEntry, ReservationTarget } from '../reservations/types.js'
+import type { Lease, PlaceStatus, QueueEntry, ReservationTarget } from '../reservations/types.js'
 
 export class HubView {
   constructor(
@@ -68,6 +68,18 @@ export class HubView {
   mayUse(principal: Principal, placeId: string): boolean {
     const { place, placeTags } = this.placeAccessArgs(placeId)
     return accessTo(principal, 'importer', place, placeTags) !== undefined
+  }
+
+  /** A place's state for the wire; the holder only when `showHolder` (as `who` decides). */
+  placeState(status: PlaceStatus, showHolder: boolean): PlaceStateInfo {
+    return {
+      place: status.place,
+      state: status.state,
+      ...(status.lease && showHolder ? { holder: status.lease.user } : {}),
+      ...(status.lease ? { untilMs: status.lease.expiresAt } : {}),
+      waiting: status.waiting.length,
+      ...(status.maintenance?.note ? { note: status.maintenance.note } : {}),
+    }
   }
 
   exporterEntry(name: string): DirectoryEntry | undefined {
