@@ -88,15 +88,17 @@ export class LeaseCapability implements CapabilitySource {
 /**
  * Why a failed (re)attach means the lease is over — the agent must stop reconnecting — or
  * undefined when it may be transient (exporter or hub unreachable, busy, keys not yet fetched...).
- * Over: ERR_LEASE_ENDED from the capability source, and an exporter's STATUS_DENIED for a revoked
- * (kicked, returned, revoked at the hub) or expired capability.
+ * Over: ERR_LEASE_ENDED from the capability source, and an exporter's STATUS_DENIED with code
+ * ERR_TOKEN_REVOKED (kicked, returned, revoked at the hub) or ERR_TOKEN_EXPIRED.
  */
 export function leaseOverReason(err: unknown): string | undefined {
   if (isAgentError(err) && err.code === 'ERR_LEASE_ENDED') return err.message
   if (isNetError(err) && err.code === 'ERR_TUNNEL_REFUSED' && err.details.status === 'STATUS_DENIED') {
-    const message = typeof err.details.message === 'string' ? err.details.message : ''
-    const code = /\((ERR_[A-Z_]+)\)\s*$/.exec(message)?.[1]
+    // The exporter's refusal code (TunnelOpenResult.code); an exporter too old to send one gives
+    // no decision: the failure is retried like any other.
+    const code = err.details.code
     if (code === 'ERR_TOKEN_REVOKED' || code === 'ERR_TOKEN_EXPIRED') {
+      const message = typeof err.details.message === 'string' ? err.details.message : code
       return `the exporter refused the lease's capability: ${message}`
     }
   }

@@ -28,10 +28,10 @@ const text = (token: Uint8Array) => new TextDecoder().decode(token)
 const hubRefusal = (code: string, message: string) =>
   new AgentError('ERR_HUB', `${message} (${code})`, { cause: new HubRequestError(code, message) })
 
-/** What openTunnel throws when the exporter refuses. */
-const refused = (status: string, message: string) =>
+/** What openTunnel throws when the exporter refuses (`code`: TunnelOpenResult.code, if sent). */
+const refused = (status: string, message: string, code?: string) =>
   new NetError('ERR_TUNNEL_REFUSED', `tunnel to 1-1 refused: ${status} (${message})`, {
-    details: { busid: '1-1', status, message },
+    details: { busid: '1-1', status, message, ...(code ? { code } : {}) },
   })
 
 function source(current: Capability, renew: () => Promise<Capability>, now: { t: number }) {
@@ -126,26 +126,43 @@ describe('LeaseCapability: tokens near the lease end', () => {
 })
 
 describe('leaseOverReason: stop reconnecting, or retry', () => {
-  it('over: the exporter refuses a revoked or expired capability', () => {
+  it('over: the exporter refuses a revoked or expired capability (its refusal code)', () => {
     const revoked = refused(
       'STATUS_DENIED',
       'capability j1 (reservation 42) has been revoked by the hub; the lease is over — the importer must make a new reservation (ERR_TOKEN_REVOKED)',
+      'ERR_TOKEN_REVOKED',
     )
     assert.match(leaseOverReason(revoked) ?? '', /refused the lease's capability: .*ERR_TOKEN_REVOKED/)
-    const expired = refused('STATUS_DENIED', 'capability j1 expired at … (ERR_TOKEN_EXPIRED)')
+    const expired = refused(
+      'STATUS_DENIED',
+      'capability j1 expired at … (ERR_TOKEN_EXPIRED)',
+      'ERR_TOKEN_EXPIRED',
+    )
     assert.match(leaseOverReason(expired) ?? '', /ERR_TOKEN_EXPIRED/)
+    // The code decides, not the text.
+    assert.match(
+      leaseOverReason(refused('STATUS_DENIED', 'gone', 'ERR_TOKEN_REVOKED')) ?? '',
+      /capability: gone$/,
+    )
   })
 
   it('not over: other refusals and failures may pass', () => {
     for (const err of [
       // The exporter has not fetched the hub's new key yet.
-      refused('STATUS_DENIED', 'cannot look up hub key k2 (ERR_JWKS_UNAVAILABLE)'),
+      refused('STATUS_DENIED', 'cannot look up hub key k2 (ERR_JWKS_UNAVAILABLE)', 'ERR_JWKS_UNAVAILABLE'),
       // Clock skew at the start of a lease.
-      refused('STATUS_DENIED', 'capability j1 is not valid before … (ERR_TOKEN_NOT_YET_VALID)'),
+      refused(
+        'STATUS_DENIED',
+        'capability j1 is not valid before … (ERR_TOKEN_NOT_YET_VALID)',
+        'ERR_TOKEN_NOT_YET_VALID',
+      ),
+      refused('STATUS_DENIED', 'capability j1 is for another peer (ERR_TOKEN_BINDING)', 'ERR_TOKEN_BINDING'),
       refused('STATUS_BUSY', '1-1 is in use'),
       refused('STATUS_ERROR', 'the exporter is stopping'),
-      // A revoked-looking text under another status is not the exporter's denial.
-      refused('STATUS_ERROR', 'x (ERR_TOKEN_REVOKED)'),
+      // A revoked code under another status is not the exporter's denial.
+      refused('STATUS_ERROR', 'x (ERR_TOKEN_REVOKED)', 'ERR_TOKEN_REVOKED'),
+      // An exporter older than TunnelOpenResult.code: the text alone decides nothing (retried).
+      refused('STATUS_DENIED', 'capability j1 has been revoked by the hub (ERR_TOKEN_REVOKED)'),
       new NetError('ERR_TIMEOUT', 'the tunnel handshake timed out'),
       hubRefusal('ERR_NOT_FOUND', 'exporter lab-1 is not registered now; try again when it is back'),
       new AgentError('ERR_UNREACHABLE', 'exporter unreachable'),

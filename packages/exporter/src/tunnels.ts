@@ -6,7 +6,13 @@
  */
 import type { Duplex } from 'node:stream'
 import type { Connection, Stream } from '@libp2p/interface'
-import { type ConnectionPath, connectionPath, type Logger, receiveTunnelOpen } from '@tether/net'
+import {
+  type ConnectionPath,
+  connectionPath,
+  type Logger,
+  REFUSAL_CODE,
+  receiveTunnelOpen,
+} from '@tether/net'
 import type { ServerConnection, UsbipServer } from '@tether/usbip'
 import type { TunnelAuthorizer, TunnelGrant } from './auth/authorizer.js'
 import { TUNNEL_HANDSHAKE_TIMEOUT_MS } from './constants.js'
@@ -128,9 +134,10 @@ export class TunnelTable {
     const refuse = async (
       status: 'STATUS_NO_SUCH_DEVICE' | 'STATUS_BUSY' | 'STATUS_ERROR' | 'STATUS_DENIED',
       message: string,
+      code?: string,
     ) => {
-      this.log.info('tunnel refused', { peer, busid, status, reason: message })
-      await request.refuse(status, message).catch((err: Error) => {
+      this.log.info('tunnel refused', { peer, busid, status, reason: message, ...(code ? { code } : {}) })
+      await request.refuse(status, message, code).catch((err: Error) => {
         this.log.debug('could not send the refusal', { peer, busid, error: err.message })
       })
     }
@@ -143,12 +150,16 @@ export class TunnelTable {
         return refuse(
           'STATUS_DENIED',
           'a capability token is required: reserve the place and attach with tether',
+          'ERR_TOKEN_MISSING',
         )
       try {
         grant = await this.authorizer.authorize(token, busid, key ?? new Uint8Array(0))
       } catch (err) {
-        const code = (err as { code?: string }).code ?? 'ERR_DENIED'
-        return refuse('STATUS_DENIED', `${(err as Error).message} (${code})`)
+        // The code travels as a field (importers decide on it) and, for people and older
+        // importers, at the end of the message.
+        const code = (err as { code?: unknown }).code
+        const valid = typeof code === 'string' && REFUSAL_CODE.test(code) ? code : undefined
+        return refuse('STATUS_DENIED', `${(err as Error).message} (${valid ?? 'ERR_DENIED'})`, valid)
       }
     }
     if (busid !== '' && !this.server.catalog.backend(busid)) {

@@ -95,9 +95,16 @@ export type TunnelStatus = (typeof TUNNEL_STATUSES)[number]
 export interface TunnelOpenResult {
   readonly status: TunnelStatus
   readonly message: string
+  /**
+   * A refusal's machine-readable reason (the exporter's error code, e.g. ERR_TOKEN_REVOKED);
+   * absent when there is none, and from exporters older than the field.
+   */
+  readonly code?: string
 }
 
 export const MAX_RESULT_MESSAGE = 1024
+/** A refusal code: ERR_ and upper-case letters, digits, underscores, like every tether error code. */
+export const REFUSAL_CODE = /^ERR_[A-Z0-9_]{1,60}$/
 
 export const TunnelOpenResult: MessageCodec<TunnelOpenResult> = defineMessage(
   'tether.v1.TunnelOpenResult',
@@ -110,7 +117,15 @@ export const TunnelOpenResult: MessageCodec<TunnelOpenResult> = defineMessage(
     if (typeof message !== 'string' || message.length > MAX_RESULT_MESSAGE) {
       throw badField('TunnelOpenResult', 'message', `must be a string of at most ${MAX_RESULT_MESSAGE} chars`)
     }
-    return { status: status as TunnelStatus, message }
+    const code = o.code
+    if (code !== undefined && (typeof code !== 'string' || !REFUSAL_CODE.test(code))) {
+      throw badField(
+        'TunnelOpenResult',
+        'code',
+        `must look like ERR_TOKEN_REVOKED (${REFUSAL_CODE.source}), or be absent (got ${JSON.stringify(code)?.slice(0, 80)})`,
+      )
+    }
+    return { status: status as TunnelStatus, message, ...(code !== undefined ? { code } : {}) }
   },
 )
 

@@ -22,8 +22,11 @@ export interface TunnelRequest {
   readonly remotePeer: PeerId
   /** Answer STATUS_OK and hand over the stream as a Duplex carrying raw USB/IP. */
   accept(message?: string): Promise<Duplex>
-  /** Answer with a refusal and close the stream. */
-  refuse(status: Exclude<TunnelStatus, 'STATUS_OK'>, message: string): Promise<void>
+  /**
+   * Answer with a refusal and close the stream. `code`: the machine-readable reason, if any
+   * (ERR_[A-Z0-9_]{1,60}, e.g. ERR_TOKEN_REVOKED); the importer finds it in details.code.
+   */
+  refuse(status: Exclude<TunnelStatus, 'STATUS_OK'>, message: string, code?: string): Promise<void>
 }
 
 /**
@@ -64,11 +67,20 @@ export async function receiveTunnelOpen(
       log.info('tunnel open', { peer: connection.remotePeer.toString(), busid: open.busid })
       return streamToDuplex(stream, { initial: reader.release(), logger: log })
     },
-    async refuse(status, message) {
+    async refuse(status, message, code) {
       once()
       reader.release()
-      log.info('tunnel refused', { peer: connection.remotePeer.toString(), busid: open.busid, status })
-      await writeMessage(stream, TunnelOpenResult, { status, message })
+      log.info('tunnel refused', {
+        peer: connection.remotePeer.toString(),
+        busid: open.busid,
+        status,
+        ...(code !== undefined ? { code } : {}),
+      })
+      await writeMessage(stream, TunnelOpenResult, {
+        status,
+        message,
+        ...(code !== undefined ? { code } : {}),
+      })
       await stream.close().catch((err: Error) => stream.abort(err))
     },
   }
@@ -77,7 +89,8 @@ export async function receiveTunnelOpen(
 /**
  * Importer side: open a tunnel stream to `peer` (or on an existing `Connection`, e.g. the direct
  * one), ask for `busid` ("" = device list only), and return the Duplex carrying raw USB/IP once
- * the exporter accepts. Throws NetError ERR_TUNNEL_REFUSED (details.status) on a refusal.
+ * the exporter accepts. Throws NetError ERR_TUNNEL_REFUSED on a refusal: details.status,
+ * details.message and, when the exporter gave one, details.code (e.g. ERR_TOKEN_REVOKED).
  */
 export async function openTunnel(
   via: TetherNode | Connection,
@@ -111,7 +124,14 @@ export async function openTunnel(
       throw new NetError(
         'ERR_TUNNEL_REFUSED',
         `tunnel to ${what} refused: ${result.status}${result.message ? ` (${result.message})` : ''}`,
-        { details: { busid: request.busid, status: result.status, message: result.message } },
+        {
+          details: {
+            busid: request.busid,
+            status: result.status,
+            message: result.message,
+            ...(result.code !== undefined ? { code: result.code } : {}),
+          },
+        },
       )
     }
   } catch (err) {

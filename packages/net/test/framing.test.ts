@@ -61,4 +61,42 @@ describe('sans-I/O framing and message codecs', () => {
     assert.throws(() => TunnelOpenResult.decode(Uint8Array.of(0x08, 0x63)), { code: 'ERR_BAD_FIELD' })
     assert.throws(() => TunnelOpen.decode(Uint8Array.of(0x0a, 0x05, 1)), { code: 'ERR_DECODE' })
   })
+
+  test('TunnelOpenResult.code: round trip, absent from older peers, malformed refused', () => {
+    const denied: TunnelOpenResult = {
+      status: 'STATUS_DENIED',
+      message: 'revoked (ERR_TOKEN_REVOKED)',
+      code: 'ERR_TOKEN_REVOKED',
+    }
+    assert.deepEqual(TunnelOpenResult.decode(TunnelOpenResult.encode(denied)), denied)
+    // A result without the field (an exporter older than it): no code key at all.
+    const old = TunnelOpenResult.decode(Uint8Array.of(0x08, 0x03, 0x12, 0x01, 0x78))
+    assert.deepEqual(old, { status: 'STATUS_DENIED', message: 'x' })
+    assert.equal('code' in old, false)
+    // The code field (3, length-delimited) as a peer may send it.
+    const withCode = (code: string) =>
+      Uint8Array.of(0x08, 0x03, 0x1a, code.length, ...Buffer.from(code, 'latin1'))
+    assert.equal(TunnelOpenResult.decode(withCode('ERR_TOKEN_EXPIRED')).code, 'ERR_TOKEN_EXPIRED')
+    assert.equal(TunnelOpenResult.decode(withCode(`ERR_${'A'.repeat(60)}`)).code, `ERR_${'A'.repeat(60)}`)
+    for (const bad of [
+      '',
+      'ERR_',
+      'token revoked',
+      'err_token_revoked',
+      'ERR_TOKEN-REVOKED',
+      `ERR_${'A'.repeat(61)}`,
+      'ERR_X\n',
+    ]) {
+      assert.throws(
+        () => TunnelOpenResult.decode(withCode(bad)),
+        { code: 'ERR_BAD_FIELD' },
+        JSON.stringify(bad),
+      )
+      assert.throws(
+        () => TunnelOpenResult.encode({ status: 'STATUS_DENIED', message: '', code: bad }),
+        { code: 'ERR_BAD_FIELD' },
+        JSON.stringify(bad),
+      )
+    }
+  })
 })

@@ -26,6 +26,10 @@ describe('USB/IP through a noise+yamux libp2p stream', () => {
       const request = await receiveTunnelOpen(stream, connection, { timeoutMs: 5000 }).catch(() => undefined)
       if (!request) return
       tunnelPeers.push(request.remotePeer.toString())
+      if (request.open.busid === '8-8') {
+        await request.refuse('STATUS_DENIED', 'capability revoked (ERR_TOKEN_REVOKED)', 'ERR_TOKEN_REVOKED')
+        return
+      }
       if (!usbip.catalog.backend(request.open.busid)) {
         await request.refuse('STATUS_NO_SUCH_DEVICE', `no device ${request.open.busid}`)
         return
@@ -108,6 +112,22 @@ describe('USB/IP through a noise+yamux libp2p stream', () => {
     await assert.rejects(openTunnel(importer, tcpAddress(exporter), { busid: '9-9' }), (err: Error) => {
       assert.equal((err as { code?: string }).code, 'ERR_TUNNEL_REFUSED')
       assert.match(err.message, /STATUS_NO_SUCH_DEVICE/)
+      assert.equal(
+        'code' in (err as Error & { details: object }).details,
+        false,
+        'a refusal without a code has none',
+      )
+      return true
+    })
+    await assert.rejects(openTunnel(importer, tcpAddress(exporter), { busid: '8-8' }), (err: Error) => {
+      const e = err as Error & { code?: string; details?: Record<string, unknown> }
+      assert.equal(e.code, 'ERR_TUNNEL_REFUSED')
+      assert.deepEqual(e.details, {
+        busid: '8-8',
+        status: 'STATUS_DENIED',
+        message: 'capability revoked (ERR_TOKEN_REVOKED)',
+        code: 'ERR_TOKEN_REVOKED',
+      })
       return true
     })
   })
