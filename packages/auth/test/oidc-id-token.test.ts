@@ -84,6 +84,34 @@ describe('IdTokenVerifier', () => {
     assert.equal(issuer.requests.length, before)
   })
 
+  it('remembers a verified token until it expires, then refuses it', async () => {
+    let now = NOW
+    const remembering = new IdTokenVerifier({
+      issuers: [{ url: issuer.url, audiences: ['tether-cli'] }],
+      now: () => now,
+      clockToleranceS: 30,
+      cacheSize: 2,
+    })
+    const token = await issuer.sign({ exp: NOW / 1000 + 60 })
+    const first = await remembering.verify(token)
+    assert.equal(await remembering.verify(token), first, 'the same verified identity, not verified again')
+    now = NOW + 60_000 + 30_000
+    assert.equal(await remembering.verify(token), first, 'within the clock tolerance')
+    now += 1
+    await assert.rejects(remembering.verify(token), { code: 'ERR_TOKEN_EXPIRED' })
+    // Bounded: the least recently verified token is forgotten.
+    now = NOW
+    const [a, b, c] = await Promise.all([
+      issuer.sign({ sub: 'a' }),
+      issuer.sign({ sub: 'b' }),
+      issuer.sign({ sub: 'c' }),
+    ])
+    const ia = await remembering.verify(a)
+    await remembering.verify(b)
+    await remembering.verify(c)
+    assert.notEqual(await remembering.verify(a), ia, 'a was verified again')
+  })
+
   const refusals: [string, () => Promise<string>, string][] = [
     ['wrong audience', () => issuer.sign({ aud: 'someone-else' }), 'ERR_TOKEN_AUDIENCE'],
     ['expired', () => issuer.sign({ exp: NOW / 1000 - 60 }), 'ERR_TOKEN_EXPIRED'],

@@ -2,7 +2,9 @@
  * The hub's check of who is asking: an OpenID Connect ID token (or a CI job's OIDC token, or a
  * service account's client-credentials access token) from one of the issuers hub.toml trusts,
  * verified against that issuer's published keys. Discovery documents and key sets are fetched
- * once and cached (jose refreshes the key set on an unknown `kid`, rate-limited).
+ * once and cached (jose refreshes the key set on an unknown `kid`, rate-limited). A token that
+ * verified is remembered until it expires (a client sends the same one with every request; the
+ * signature check is most of a request's cost), in a bounded cache.
  */
 import { createRemoteJWKSet, customFetch, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose'
 import { AuthError } from '../errors.js'
@@ -26,6 +28,8 @@ export interface IdTokenVerifierOptions {
   readonly fetch?: typeof globalThis.fetch
   readonly clockToleranceS?: number
   readonly timeoutMs?: number
+  /** Verified tokens remembered at most (default 4096; 0: none). */
+  readonly cacheSize?: number
 }
 
 export interface VerifiedIdentity {
@@ -39,6 +43,8 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 
 export class IdTokenVerifier {
   private readonly keySets = new Map<string, Promise<ReturnType<typeof createRemoteJWKSet>>>()
+  /** Token → its verified identity; Map order is least recently verified first. */
+  private readonly verified = new Map<string, VerifiedIdentity>()
   private readonly now: () => number
   private readonly fetch: typeof globalThis.fetch
 
@@ -49,6 +55,29 @@ export class IdTokenVerifier {
   }
 
   async verify(token: string): Promise<VerifiedIdentity> {
+    const known = this.verified.get(token)
+    if (known) {
+      // Only expiry can change a verified token's verdict.
+      if (this.now() <= known.expiresAt + 1000 * this.tolerance) return known
+      this.verified.delete(token)
+    }
+    const identity = await this.verifyNow(token)
+    this.remember(token, identity)
+    return identity
+  }
+
+  private get tolerance(): number {
+    return this.options.clockToleranceS ?? 30
+  }
+
+  private remember(token: string, identity: VerifiedIdentity): void {
+    const size = this.options.cacheSize ?? 4096
+    if (size <= 0) return
+    this.verified.set(token, identity)
+    if (this.verified.size > size) this.verified.delete(this.verified.keys().next().value as string)
+  }
+
+  private async verifyNow(token: string): Promise<VerifiedIdentity> {
     const issuer = this.issuerOf(token)
     const keys = await this.keySet(issuer.url)
     try {
@@ -57,7 +86,7 @@ export class IdTokenVerifier {
         audience: [...issuer.audiences],
         algorithms: ALGORITHMS,
         currentDate: new Date(this.now()),
-        clockTolerance: this.options.clockToleranceS ?? 30,
+        clockTolerance: this.tolerance,
         requiredClaims: ['sub', 'exp', 'iat'],
       })
       return {
