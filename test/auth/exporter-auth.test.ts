@@ -17,7 +17,7 @@ import { callHub, type HubRequest } from '@tether/control'
 import { type Exporter, parsePlacesToml, startExporter } from '@tether/exporter'
 import type { Hub } from '@tether/hub'
 import { createTetherNode, openTunnel, type TetherNode } from '@tether/net'
-import { importDevice, importDeviceOver, listDevices, listDevicesOver } from '@tether/usbip'
+import { importDevice, importDeviceOver, listDevices, listDevicesOver, OpStatus } from '@tether/usbip'
 import type { Browser } from 'playwright-core'
 import { startAuthHub, testHubToml } from '../lib/auth-hub.js'
 import { loginAs } from '../lib/browser-login.js'
@@ -335,6 +335,63 @@ describe('exporter with a hub with [auth]: capability tokens on every tunnel', {
       await agent.stop()
       await anonymous.stop()
       await ask({ type: 'return', id: l.id })
+    }
+  })
+
+  test('a kick ends the agent’s forward within 5 s (status: ended, the reason); usbip is refused; forwarding again replaces it', async (t) => {
+    const l = await lease('rpi-2')
+    const agent = await Agent.start({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [],
+      hub: hubAddress.toString(),
+    })
+    let again: Awaited<ReturnType<typeof lease>> | undefined
+    try {
+      const forward = await agent.forward({ target: 'rpi-2', login: alice, listen: '127.0.0.1:0' })
+      const [host, port] = forward.address.split(':') as [string, string]
+      const endpoint = { host, port: Number(port) }
+      const busid = busidOf('rpi-2')
+      const status = () => agent.status().forwards.find((f) => f.place === 'rpi-2')
+      assert.equal(forward.state, 'up')
+      // A stock usbip client holds the device through the forward when the lease is kicked.
+      const device = await importDevice({ ...endpoint, busid })
+      const kickedAt = Date.now()
+      await ask({ type: 'kick', leaseId: l.id, reason: 'needed for the release' })
+      while (status()?.state !== 'ended' && Date.now() - kickedAt < 5_000) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      const ended = status()
+      assert.equal(ended?.state, 'ended', `still ${ended?.state} 5 s after the kick`)
+      t.diagnostic(`forward ended ${Date.now() - kickedAt} ms after the kick`)
+      assert.match(ended?.lastError ?? '', /refused the lease's capability: .*ERR_TOKEN_REVOKED/)
+      assert.equal(ended?.path, undefined)
+      await device.close().catch(() => {})
+      // New connections are refused by the agent itself (USB/IP status NA), the exporter not asked.
+      await assert.rejects(importDevice({ ...endpoint, busid }), (err: unknown) => {
+        assert.equal((err as { details?: { status?: number } }).details?.status, OpStatus.NA)
+        return true
+      })
+      await assert.rejects(listDevices(endpoint))
+
+      // A new reservation, forwarded again on the same address: the ended forward is replaced.
+      again = await lease('rpi-2')
+      const replaced = await agent.forward({ target: 'rpi-2', login: alice, listen: forward.address })
+      assert.equal(replaced.address, forward.address)
+      assert.equal(replaced.state, 'up')
+      assert.deepEqual(
+        agent.status().forwards.map((f) => [f.id, f.state]),
+        [[replaced.id, 'up']],
+      )
+      await (await importDevice({ ...endpoint, busid })).close()
+      // Returned while idle (no tunnel open): the next connection finds the lease over.
+      await ask({ type: 'return', id: again.id })
+      again = undefined
+      await assert.rejects(listDevices(endpoint))
+      assert.equal(status()?.state, 'ended')
+      assert.match(status()?.lastError ?? '', /ERR_TOKEN_REVOKED/)
+    } finally {
+      await agent.stop()
+      if (again) await ask({ type: 'return', id: again.id })
     }
   })
 })

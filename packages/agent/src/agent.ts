@@ -12,6 +12,7 @@ import { type CapabilitySource, leaseCapability } from './capabilities.js'
 import { bestConnection, connectExporter, type ExporterTarget, tryDirect } from './connector.js'
 import { RTT_INTERVAL_MS, UPGRADE_INTERVAL_MS } from './constants.js'
 import { AgentError } from './errors.js'
+import { type ForwardState, ForwardTunnels } from './forward-lease.js'
 import { type AttachmentInfo, RemoteAttachment } from './remote-attachment.js'
 import { formatTarget, parseTarget, resolveTarget } from './resolve.js'
 import { UsbipEndpoint } from './usbip-endpoint.js'
@@ -36,6 +37,10 @@ export interface ForwardInfo {
   readonly peerId: string
   readonly place: string
   readonly address: string
+  /** up; ended: its lease is over (kicked, returned, expired), it refuses connections. */
+  readonly state: ForwardState
+  /** Why it ended, else the last failure to open a tunnel. */
+  readonly lastError: string | undefined
   readonly connections: number
   readonly active: number
   readonly bytesIn: number
@@ -189,7 +194,7 @@ export class Agent {
 
   /**
    * Serve a local USB/IP endpoint (for stock `usbip`) for a place (or one part or interface of it):
-   * it lists and imports only those devices.
+   * it lists and imports only those devices. Replaces an ended forward of the same place.
    */
   async forward(request: {
     target: string
@@ -210,22 +215,35 @@ export class Agent {
       ? await leaseCapability(this.node, hub, { exporter: entry.name, place: spec.place }, request.login)
       : undefined
     const busids = resolved.map((r) => r.iface.busid)
-    const endpoint = new UsbipEndpoint(
-      (busid, signal) => this.openForwardTunnel(forward, entry, busid, signal),
-      { logger: this.log, busids },
-    )
-    const forward: Forward = {
-      info: {
-        id: String(this.nextId++),
-        exporter: entry.name,
-        peerId: entry.peerId,
-        place: [spec.place, spec.part, spec.interface].filter(Boolean).join('/'),
-        address: '',
+    const place = [spec.place, spec.part, spec.interface].filter(Boolean).join('/')
+    const tunnels = new ForwardTunnels(
+      (busid, token, signal) => this.openForwardTunnel(forward, entry, busid, token, signal),
+      {
+        what: `${entry.name}:${place}`,
+        target: request.target,
+        logger: this.log,
+        ...(capability ? { capability } : {}),
       },
+    )
+    const endpoint = new UsbipEndpoint((busid, signal) => tunnels.tunnel(busid, signal), {
+      logger: this.log,
+      busids,
+      onTunnelClosed: () => void tunnels.check(),
+    })
+    const forward: Forward = {
+      info: { id: String(this.nextId++), exporter: entry.name, peerId: entry.peerId, place, address: '' },
       target: { peerId: entry.peerId, addresses: entry.addresses },
       hub,
       endpoint,
-      capability,
+      tunnels,
+    }
+    for (const [id, old] of this.forwards) {
+      if (old.tunnels.state !== 'ended' || old.info.peerId !== entry.peerId || old.info.place !== place)
+        continue
+      // Its lease is over: the new one takes its place (and can listen on its address).
+      this.log.info('replacing an ended forward', { id, place, address: old.info.address })
+      this.forwards.delete(id)
+      await old.endpoint.close()
     }
     const [host, port] = splitHostPort(request.listen ?? '127.0.0.1:0')
     const address = await forward.endpoint.listen(port, host)
@@ -240,6 +258,7 @@ export class Agent {
     forward: Forward,
     entry: DirectoryEntry,
     busid: string,
+    token: Uint8Array | undefined,
     signal: AbortSignal,
   ) {
     let best = bestConnection(this.node, forward.target.peerId)
@@ -249,7 +268,6 @@ export class Agent {
     }
     // The first tunnel of a connection: measure at once rather than at the next tick.
     if (!this.rtts.has(forward.target.peerId)) void this.measureRtt(this.intervals.rttMs)
-    const token = await forward.capability?.token()
     return openTunnel(
       best.connection,
       undefined,
@@ -287,8 +305,16 @@ export class Agent {
     const forward = this.forwards.get(id)
     if (!forward) return undefined
     const stats = forward.endpoint.stats
-    const path = bestConnection(this.node, forward.info.peerId)?.path
-    return { ...forward.info, ...stats, path, rttMs: path ? this.rtts.get(forward.info.peerId) : undefined }
+    const { state, lastError } = forward.tunnels
+    const path = state === 'up' ? bestConnection(this.node, forward.info.peerId)?.path : undefined
+    return {
+      ...forward.info,
+      state,
+      lastError,
+      ...stats,
+      path,
+      rttMs: path ? this.rtts.get(forward.info.peerId) : undefined,
+    }
   }
 
   private hubOf(requested: string | undefined): Multiaddr {
@@ -333,7 +359,9 @@ export class Agent {
   private exporters(): Map<string, { target: ExporterTarget; hub: Multiaddr | undefined }> {
     const byPeer = new Map<string, { target: ExporterTarget; hub: Multiaddr | undefined }>()
     for (const a of this.attachments.values()) byPeer.set(a.peerId, a.exporter)
-    for (const f of this.forwards.values()) byPeer.set(f.target.peerId, { target: f.target, hub: f.hub })
+    for (const f of this.forwards.values()) {
+      if (f.tunnels.state === 'up') byPeer.set(f.target.peerId, { target: f.target, hub: f.hub })
+    }
     return byPeer
   }
 
@@ -409,13 +437,16 @@ export class Agent {
 }
 
 interface Forward {
-  info: Omit<ForwardInfo, 'connections' | 'active' | 'bytesIn' | 'bytesOut' | 'path' | 'rttMs'>
+  info: Omit<
+    ForwardInfo,
+    'state' | 'lastError' | 'connections' | 'active' | 'bytesIn' | 'bytesOut' | 'path' | 'rttMs'
+  >
   /** The exporter as last looked up (its addresses can change when it restarts). */
   target: ExporterTarget
   readonly hub: Multiaddr
   readonly endpoint: UsbipEndpoint
-  /** With a hub with [auth]: the tokens its tunnels carry. */
-  readonly capability: CapabilitySource | undefined
+  /** Its tunnels, with the lease's capability under a hub with [auth]; ended when the lease is. */
+  readonly tunnels: ForwardTunnels
 }
 
 export function splitHostPort(text: string): [string, number] {

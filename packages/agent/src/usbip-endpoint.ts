@@ -4,6 +4,9 @@
  * here to learn which busid it wants (the exporter authorizes tunnels per device), then its
  * bytes are replayed into the tunnel and both directions are piped unchanged. An endpoint for
  * one place shows and imports only that place's devices: the device list is answered here.
+ * A refused tunnel is answered with a USB/IP error status (the protocol carries no text; the
+ * agent's log has the reason): DEV_BUSY for a device in use, NA ("Request Failed") once the
+ * forward's lease is over, NODEV otherwise.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -18,6 +21,7 @@ import {
   silentLogger,
 } from '@tether/usbip'
 import { ENDPOINT_REQUEST_TIMEOUT_MS } from './constants.js'
+import { isAgentError } from './errors.js'
 import { readExactly } from './vhci/import.js'
 
 /** busid "" asks for a device-list-only tunnel. */
@@ -47,13 +51,19 @@ export class UsbipEndpoint {
 
   private readonly busids: ReadonlySet<string> | undefined
 
-  /** `busids`: the devices this endpoint lists and imports (default: all the exporter's). */
+  private readonly onTunnelClosed: (busid: string) => void
+
+  /**
+   * `busids`: the devices this endpoint lists and imports (default: all the exporter's);
+   * `onTunnelClosed`: after a device's tunnel closed, whoever closed it.
+   */
   constructor(
     private readonly openTunnel: OpenTunnel,
-    options: { logger?: Logger; busids?: Iterable<string> } = {},
+    options: { logger?: Logger; busids?: Iterable<string>; onTunnelClosed?: (busid: string) => void } = {},
   ) {
     this.log = (options.logger ?? silentLogger).child('agent:endpoint')
     this.busids = options.busids ? new Set(options.busids) : undefined
+    this.onTunnelClosed = options.onTunnelClosed ?? (() => {})
     this.server = createServer({ noDelay: true }, (socket) => void this.serve(socket))
   }
 
@@ -120,7 +130,9 @@ export class UsbipEndpoint {
       const status =
         (err as { details?: { status?: string } }).details?.status === 'STATUS_BUSY'
           ? OpStatus.DEV_BUSY
-          : OpStatus.NODEV
+          : isAgentError(err) && err.code === 'ERR_LEASE_ENDED'
+            ? OpStatus.NA
+            : OpStatus.NODEV
       socket.end(
         code === OpCode.REQ_DEVLIST ? encodeOpRepDevlist(OpStatus.ERROR, []) : encodeOpRepImport(status),
       )
@@ -147,6 +159,7 @@ export class UsbipEndpoint {
     })
     socket.destroy()
     tunnel.destroy()
+    if (busid !== '') this.onTunnelClosed(busid)
   }
 
   /** The exporter's device list, narrowed to this endpoint's devices. */

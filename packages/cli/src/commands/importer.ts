@@ -397,10 +397,13 @@ export function formatStatus(status: AgentStatus): string {
     if (a.remoteAddress) lines.push(`    via ${a.remoteAddress}`)
   }
   for (const f of status.forwards) {
+    // ended: its lease is over; it refuses usbip until `tether forward` runs again.
+    const state = f.state === 'ended' ? 'ended' : (f.path ?? 'not connected')
     lines.push(
-      `forward ${f.exporter}:${f.place} on ${f.address}  ${f.path ?? 'not connected'}  peer ${f.peerId}  ` +
+      `forward ${f.exporter}:${f.place} on ${f.address}  ${state}  peer ${f.peerId}  ` +
         `${f.rttMs !== undefined ? `rtt ${f.rttMs.toFixed(1)} ms  ` : ''}` +
-        `${f.active} active / ${f.connections} connections  in ${bytes(f.bytesIn)} out ${bytes(f.bytesOut)}`,
+        `${f.active} active / ${f.connections} connections  in ${bytes(f.bytesIn)} out ${bytes(f.bytesOut)}` +
+        `${f.lastError ? `  last error: ${f.lastError}` : ''}`,
     )
   }
   return `${lines.join('\n')}\n`
