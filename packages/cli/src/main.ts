@@ -10,6 +10,7 @@ import { consoleCommand } from './commands/console.js'
 import { exportCommand } from './commands/export.js'
 import { hubCommand } from './commands/hub.js'
 import { importerCommands } from './commands/importer.js'
+import { placesCommand } from './commands/places.js'
 import { reservationCommands } from './commands/reservations.js'
 import { serveCommand } from './commands/serve.js'
 import { usbipAttachCommand } from './commands/usbip-attach.js'
@@ -94,6 +95,7 @@ serveCommand(cli, makeLogger)
 hubCommand(cli, makeLogger)
 exportCommand(cli, makeLogger)
 importerCommands(cli, makeLogger)
+placesCommand(cli)
 accountCommands(cli)
 reservationCommands(cli)
 
