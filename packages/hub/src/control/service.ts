@@ -16,7 +16,6 @@ import {
   type VerifiedIdentity,
 } from '@tether/auth'
 import {
-  DEFAULT_JOIN_TOKEN_MS,
   DEFAULT_LEASE_MS,
   HUB_PROTOCOL,
   type HubRequest,
@@ -38,7 +37,7 @@ import { isHubError } from '../errors.js'
 import { isReservationError, ReservationError } from '../reservations/errors.js'
 import type { ReservationService } from '../reservations/service.js'
 import type { Lease, QueueEntry } from '../reservations/types.js'
-import { auditPage, auditQuery } from './audit.js'
+import { type AdminContext, answerAdmin, isAdminRequest } from './admin.js'
 import { CapabilityDesk } from './capabilities.js'
 import { RefusalBudget } from './refusal-budget.js'
 import { type Send, type StreamContext, waitInQueue, watchForExporter } from './streams.js'
@@ -78,6 +77,7 @@ class HubControl {
   private readonly capabilities: CapabilityDesk
   private readonly refusals = new RefusalBudget()
   private readonly streams: StreamContext
+  private readonly admin: AdminContext
 
   constructor(private readonly init: HubControlInit) {
     this.log = (init.logger ?? silentLogger).child('hub:control')
@@ -97,6 +97,13 @@ class HubControl {
       reservations: init.reservations,
       view: this.view,
       signingKeys: init.signingKeys,
+      log: this.log,
+      now: this.now,
+    }
+    this.admin = {
+      reservations: init.reservations,
+      view: this.view,
+      enrollment: init.enrollment,
       log: this.log,
       now: this.now,
     }
@@ -187,6 +194,10 @@ class HubControl {
     const engine = this.init.reservations.engine
     const run = <T>(op: Parameters<ReservationService['run']>[0] & ((e: typeof engine) => T)) =>
       this.init.reservations.run(op) as Promise<T>
+    if (isAdminRequest(body)) {
+      authorize(principal, { action: 'admin' })
+      return answerAdmin(this.admin, body, user, send)
+    }
     switch (body.type) {
       case 'whoami':
         return send({
@@ -309,68 +320,6 @@ class HubControl {
           ),
         })
       }
-      case 'kick': {
-        authorize(principal, { action: 'admin' })
-        const lease = await run((e) => e.kick(body.leaseId, this.now(), { by: user, note: body.reason }))
-        return send({ type: 'lease', lease: this.view.leaseInfo(lease) })
-      }
-      case 'maintenance': {
-        authorize(principal, { action: 'admin' })
-        await run((e) =>
-          e.setMaintenance(this.view.placeId(body.place), body.on, this.now(), {
-            by: user,
-            note: body.reason,
-          }),
-        )
-        return send({ type: 'done' })
-      }
-      case 'grant': {
-        authorize(principal, { action: 'admin' })
-        const [kind, name] = splitSubject(body.subject)
-        const grant = await run((e) =>
-          e.grant(
-            {
-              subject: kind === 'user' ? { user: name } : { group: name },
-              target:
-                body.place !== undefined
-                  ? { place: this.view.placeId(body.place) }
-                  : { tag: body.tag as string },
-              start: body.startsAtMs,
-              end: body.endsAtMs,
-              by: user,
-            },
-            this.now(),
-          ),
-        )
-        return send({ type: 'granted', id: grant.id })
-      }
-      case 'revoke': {
-        authorize(principal, { action: 'admin' })
-        const shown = engine.show(body.id)
-        if (shown?.kind === 'lease') {
-          await run((e) => e.kick(body.id, this.now(), { by: user, note: body.reason || 'revoked' }))
-        } else {
-          await run((e) => e.revoke(body.id, this.now(), { by: user }))
-        }
-        return send({ type: 'done' })
-      }
-      case 'audit': {
-        authorize(principal, { action: 'admin' })
-        const query = auditQuery(body)
-        // One record more than asked for tells whether there are more.
-        const records = await this.init.reservations.store.audit({ ...query, limit: query.limit + 1 })
-        return send({ type: 'audit', ...auditPage(records, query.limit) })
-      }
-      case 'join-token': {
-        authorize(principal, { action: 'admin' })
-        const { token, expiresAt } = this.init.enrollment.issue(
-          body.exporter,
-          body.validMs || DEFAULT_JOIN_TOKEN_MS,
-          user,
-        )
-        this.log.info('join token issued', { exporter: body.exporter, by: user })
-        return send({ type: 'join-token', token, expiresAtMs: expiresAt })
-      }
     }
   }
 
@@ -381,11 +330,6 @@ class HubControl {
     const identity = await this.init.verifier.verify(login)
     return { principal: evaluate(this.init.policy, identity.claims), identity }
   }
-}
-
-function splitSubject(subject: string): ['user' | 'group', string] {
-  const colon = subject.indexOf(':')
-  return [subject.slice(0, colon) === 'group' ? 'group' : 'user', subject.slice(colon + 1)]
 }
 
 function shownUser(shown: { kind: 'lease'; lease: Lease } | { kind: 'queued'; entry: QueueEntry }): string {
