@@ -24,25 +24,16 @@ import { callHub, type HubRequest, HubRequestError } from '@tether/control'
 import { keepRegistered, type RegistrationHandle } from '@tether/directory'
 import type { Hub } from '@tether/hub'
 import { createTetherNode, type TetherNode } from '@tether/net'
-import { startAuthHub } from '../lib/auth-hub.js'
+import { serviceAccountHubToml, startAuthHub } from '../lib/auth-hub.js'
 import { tetherOk } from '../lib/cli-run.js'
 import { clientCredentials, type Idp, startIdp } from '../lib/idp.js'
 
-const issuerToml = (issuer: string, audience: boolean) => `
+/** The issuer alone, with the CLI's client id as the only audience (no service accounts). */
+const issuerOnlyToml = (issuer: string) => `
 [auth]
 [[auth.issuer]]
 url = "${issuer}"
 client_id = "tether-cli"
-${audience ? 'audience = ["tether-cli", "urn:tether:hub"]' : ''}
-`
-
-const hubToml = (issuer: string) => `${issuerToml(issuer, true)}
-[[service_account]]
-name = "ci-lab"
-client_id = "tether-service"
-roles = ["importer"]
-places = ["*"]
-max_lease = "30m"
 `
 
 function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
@@ -84,7 +75,7 @@ describe('service accounts: a CI job with a client-credentials token', { timeout
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tether-service-account-'))
     idp = await startIdp()
-    ;({ hub, address: hubAddress } = await startAuthHub({ toml: hubToml(idp.issuer), dir }))
+    ;({ hub, address: hubAddress } = await startAuthHub({ toml: serviceAccountHubToml(idp), dir }))
 
     // An enrolled exporter with one place (the join token from the hub operator, out of band).
     const authority = hub.authority
@@ -192,7 +183,7 @@ describe('service accounts: a CI job with a client-credentials token', { timeout
     )
     // The hub's own token is accepted only because hub.toml lists urn:tether:hub as an audience:
     // with the default audiences (client_id only) the same token is refused.
-    const defaults = parseHubToml(issuerToml(idp.issuer, false), 'hub.toml')
+    const defaults = parseHubToml(issuerOnlyToml(idp.issuer), 'hub.toml')
     assert.ok(defaults.mode !== 'open')
     assert.deepEqual(
       defaults.issuers.map((i) => i.audiences),

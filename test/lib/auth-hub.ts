@@ -5,6 +5,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { generateSigningKey, parseHubToml, type SigningKey } from '@tether/auth'
 import { type Hub, startHub } from '@tether/hub'
+import type { Idp } from './idp.js'
 
 /** Rule: the test IdP's lab-a group may reserve lab-a places, priority ≤ 5, leases ≤ 1 h. */
 export const LAB_A_RULE = `
@@ -30,6 +31,28 @@ name = "board admins"
 match = { groups = ["board-admins"] }
 roles = ["admin"]
 ${rules.join('')}`
+}
+
+/**
+ * hub.toml trusting the test IdP for logins and for its client-credentials access tokens (the
+ * hub's resource as an audience), with its service client as service account "ci-lab" (importer,
+ * any place, leases ≤ 30 min), then `more`.
+ */
+export function serviceAccountHubToml(idp: Idp, ...more: string[]): string {
+  return `
+[auth]
+[[auth.issuer]]
+url = "${idp.issuer}"
+client_id = "${idp.cliClientId}"
+audience = ["${idp.cliClientId}", "${idp.resources.hub}"]
+
+[[service_account]]
+name = "ci-lab"
+client_id = "${idp.serviceClient.clientId}"
+roles = ["importer"]
+places = ["*"]
+max_lease = "30m"
+${more.join('')}`
 }
 
 export interface AuthHubOptions {

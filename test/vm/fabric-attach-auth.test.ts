@@ -34,6 +34,7 @@ import { join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { EngineEvent } from '@tether/hub'
 import { openDatabase, SqliteReservationStore } from '@tether/hub'
+import { serviceAccountHubToml } from '../lib/auth-hub.js'
 import { writeBench } from '../lib/bench.js'
 import { runTether, type TetherRun, tetherOk } from '../lib/cli-run.js'
 import { type GuestSession, runGuestSession, sessionReporter } from '../lib/guest-session.js'
@@ -50,25 +51,16 @@ const EXPIRY_LEASE = '60s'
 const LIMIT_MS = 5_000
 const KICK_REASON = 'the release build needs this bench'
 
-const hubToml = (idp: Idp) => `
-[auth]
-[[auth.issuer]]
-url = "${idp.issuer}"
-client_id = "${idp.cliClientId}"
-audience = ["${idp.cliClientId}", "${idp.resources.hub}"]
-
-[[service_account]]
-name = "ci-lab"
-client_id = "${idp.serviceClient.clientId}"
-roles = ["importer"]
-places = ["*"]
-max_lease = "30m"
-
+const hubToml = (idp: Idp) =>
+  serviceAccountHubToml(
+    idp,
+    `
 [[service_account]]
 name = "lab-admin"
 client_id = "${idp.adminServiceClient.clientId}"
 roles = ["admin"]
-`
+`,
+  )
 
 type LeaseEnded = Extract<EngineEvent, { type: 'lease-ended' }>
 
