@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import type { Argv } from 'yargs'
 import { CliUsageError } from '../address.js'
-import { HUB_HELP, hubKey, openHubSession, printJson, requireHub } from './hub-session.js'
+import { hubKey, hubOption, openHubSession, printJson, requireHub } from './hub-session.js'
 
 interface LoginArgs {
   hub?: string
@@ -35,13 +35,6 @@ export function sameIssuer(a: string, b: string): boolean {
   return a.replace(/\/+$/, '') === b.replace(/\/+$/, '')
 }
 
-const hubPositional = {
-  type: 'string' as const,
-  default: process.env.TETHER_HUB,
-  defaultDescription: '$TETHER_HUB',
-  describe: HUB_HELP,
-}
-
 function rolesText(roles: readonly string[]): string {
   return roles.length ? roles.join(', ') : 'none'
 }
@@ -67,7 +60,7 @@ export function accountCommands(cli: Argv): Argv {
       'Log in to a hub with its OpenID provider (browser, --device code, or --token-cmd for CI)',
       (y) =>
         y
-          .positional('hub', hubPositional)
+          .positional('hub', hubOption)
           .option('device', {
             type: 'boolean',
             default: false,
@@ -167,7 +160,7 @@ export function accountCommands(cli: Argv): Argv {
     .command<{ hub?: string }>(
       'logout [hub]',
       'Forget the login for a hub (HUB: its multiaddr or peer id)',
-      (y) => y.positional('hub', hubPositional),
+      (y) => y.positional('hub', hubOption),
       async (args) => {
         if (!args.hub) throw new CliUsageError('name the hub to log out of (or set TETHER_HUB)')
         const key = hubKey(args.hub)
@@ -182,7 +175,7 @@ export function accountCommands(cli: Argv): Argv {
       'Who the hub says you are, and your roles there',
       (y) =>
         y
-          .positional('hub', hubPositional)
+          .positional('hub', hubOption)
           .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object' }),
       async (args) => {
         const hub = requireHub(args.hub)

@@ -8,21 +8,14 @@ import { CliUsageError } from '../address.js'
 import { auditCommand } from './audit.js'
 import {
   formatLocalTime,
-  HUB_HELP,
+  hubOption,
+  jsonOption,
   parseDuration,
   parseSubject,
   parseTime,
   printJson,
   withHub,
 } from './hub-session.js'
-
-const hubOption = {
-  type: 'string' as const,
-  default: process.env.TETHER_HUB,
-  defaultDescription: '$TETHER_HUB',
-  describe: HUB_HELP,
-}
-const jsonOption = { type: 'boolean' as const, default: false, describe: 'Print JSON' }
 
 export interface GrantWindowArgs {
   from: string

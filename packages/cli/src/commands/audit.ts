@@ -10,8 +10,8 @@ import { CliUsageError } from '../address.js'
 import {
   formatLocalStamp,
   formatTable,
-  HUB_HELP,
   type HubSession,
+  hubOption,
   parseDuration,
   parseTime,
   printJson,
@@ -107,12 +107,7 @@ export const auditCommand: CommandModule<object, AuditArgs> = {
   describe: "The hub's audit log: leases, queue, grants, kicks, maintenance, refusals",
   builder: (a) =>
     a
-      .option('hub', {
-        type: 'string',
-        default: process.env.TETHER_HUB,
-        defaultDescription: '$TETHER_HUB',
-        describe: HUB_HELP,
-      })
+      .option('hub', hubOption)
       .option('user', { type: 'string', describe: 'Only records about this user' })
       .option('place', { type: 'string', describe: 'Only records about this place (or EXPORTER/PLACE)' })
       .option('type', {

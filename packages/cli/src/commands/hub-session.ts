@@ -13,6 +13,16 @@ import { CliUsageError } from '../address.js'
 export const HUB_HELP =
   'The hub: /ip4/HOST/tcp/PORT/p2p/HUBID as `tether hub` prints it (default: $TETHER_HUB)'
 
+/** The `--hub` option (or positional) of every command that talks to a hub. */
+export const hubOption = {
+  type: 'string' as const,
+  default: process.env.TETHER_HUB,
+  defaultDescription: '$TETHER_HUB',
+  describe: HUB_HELP,
+}
+
+export const jsonOption = { type: 'boolean' as const, default: false, describe: 'Print JSON' }
+
 /** How long a one-shot request may take (dial included) before the CLI gives up. */
 export const REQUEST_TIMEOUT_MS = 30_000
 
@@ -237,8 +247,14 @@ export interface HubSession {
   close(): Promise<void>
 }
 
-/** Opens the credential store and an ephemeral node (no listening, a throwaway key). */
-export async function openHubSession(hub: string): Promise<HubSession & { notice?: string }> {
+/**
+ * Opens the credential store and an ephemeral node (no listening, a throwaway key), or uses
+ * `options.node` (the caller's, which close() leaves running).
+ */
+export async function openHubSession(
+  hub: string,
+  options: { node?: TetherNode } = {},
+): Promise<HubSession & { notice?: string }> {
   const [{ generateKeyPair }, { multiaddr }, hubModule, { createTetherNode }, identity] = await Promise.all([
     import('@libp2p/crypto/keys'),
     import('@multiformats/multiaddr'),
@@ -254,7 +270,7 @@ export async function openHubSession(hub: string): Promise<HubSession & { notice
     throw new CliUsageError(`"${hub}" is not a multiaddr; give the address \`tether hub\` printed`)
   }
   const { store, notice } = await identity.openCredentialStore()
-  let node: TetherNode | undefined
+  let node: TetherNode | undefined = options.node
   const session: HubSession & { notice?: string } = {
     hub,
     key,
@@ -299,7 +315,7 @@ export async function openHubSession(hub: string): Promise<HubSession & { notice
       }
     },
     async close() {
-      if (node) await (await import('@tether/net')).stopNodeWithin(node)
+      if (node && node !== options.node) await (await import('@tether/net')).stopNodeWithin(node)
     },
   }
   return session

@@ -22,7 +22,7 @@ import {
 import type { Logger } from '@tether/net'
 import type { Argv } from 'yargs'
 import { untilStopSignal } from '../stop-signal.js'
-import { HUB_HELP, hubKey } from './hub-session.js'
+import { hubKey, hubOption } from './hub-session.js'
 
 const AGENT_START_TIMEOUT_MS = 30_000
 
@@ -73,7 +73,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
             default: [] as string[],
             describe: 'Extra multiaddr to announce',
           })
-          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('hub', hubOption)
           .option('group', {
             type: 'string',
             describe:
@@ -125,7 +125,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
             demandOption: true,
             describe: 'PLACE, PLACE/PART, PLACE/PART/INTERFACE, optionally EXPORTER:PLACE',
           })
-          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('hub', hubOption)
           .option('socket', socketOption)
           .option('start', {
             type: 'boolean',
@@ -197,7 +197,7 @@ export function importerCommands(cli: Argv, makeLogger: () => Logger): Argv {
             demandOption: true,
             describe: 'PLACE, PLACE/PART, PLACE/PART/INTERFACE, optionally EXPORTER:PLACE',
           })
-          .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+          .option('hub', hubOption)
           .option('listen', {
             type: 'string',
             default: '127.0.0.1:3240',

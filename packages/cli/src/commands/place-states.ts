@@ -4,21 +4,23 @@
  * Without a login (or from an open hub) the list stays as the directory gives it.
  */
 import type { PlaceStateInfo } from '@tether/control'
+import type { TetherNode } from '@tether/net'
 import { formatLocalTime, openHubSession } from './hub-session.js'
 
 /** Places one request asks about (the protocol's MAX_PLACE_STATES). */
 const BATCH = 1000
 
 /**
- * The states of `ids` (EXPORTER/PLACE) by id; undefined when the user has no login for `hub`.
- * A hub that cannot answer gives undefined too, with the reason on stderr.
+ * The states of `ids` (EXPORTER/PLACE) by id, asked over `node`; undefined when the user has no
+ * login for `hub`. A hub that cannot answer gives undefined too, with the reason on stderr.
  */
 export async function placeStates(
   hub: string,
   ids: readonly string[],
+  node: TetherNode,
 ): Promise<Map<string, PlaceStateInfo> | undefined> {
   if (ids.length === 0) return new Map()
-  const [identity, session] = await Promise.all([import('@tether/identity'), openHubSession(hub)])
+  const [identity, session] = await Promise.all([import('@tether/identity'), openHubSession(hub, { node })])
   try {
     try {
       await session.token()

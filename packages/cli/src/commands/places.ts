@@ -4,7 +4,7 @@
  */
 import { AgentError } from '@tether/agent/client'
 import type { Argv } from 'yargs'
-import { HUB_HELP } from './hub-session.js'
+import { hubOption } from './hub-session.js'
 import { describePlaceState, placeStates } from './place-states.js'
 
 export function placesCommand(cli: Argv): Argv {
@@ -24,7 +24,7 @@ export function placesCommand(cli: Argv): Argv {
           type: 'string',
           describe: 'Text to look for in exporter, place, part and tag names',
         })
-        .option('hub', { type: 'string', default: process.env.TETHER_HUB, describe: HUB_HELP })
+        .option('hub', hubOption)
         .option('tag', {
           type: 'string',
           array: true,
@@ -66,7 +66,7 @@ export function placesCommand(cli: Argv): Argv {
           )
         }
         const ids = entries.flatMap((e) => e.places.map((p) => `${e.name}/${p.name}`))
-        const states = await placeStates(args.hub, ids)
+        const states = await placeStates(args.hub, ids, node)
         const stateOf = (exporter: string, place: string) => states?.get(`${exporter}/${place}`)
         if (args.json) {
           const withStates = entries.map((e) => ({

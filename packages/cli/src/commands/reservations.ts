@@ -8,21 +8,14 @@ import {
   describeLease,
   formatLocalTime,
   formatReservations,
-  HUB_HELP,
   type HubSession,
+  hubOption,
+  jsonOption,
   parseDuration,
   printJson,
   reserveBody,
   withHub,
 } from './hub-session.js'
-
-const hubOption = {
-  type: 'string' as const,
-  default: process.env.TETHER_HUB,
-  defaultDescription: '$TETHER_HUB',
-  describe: HUB_HELP,
-}
-const jsonOption = { type: 'boolean' as const, default: false, describe: 'Print JSON' }
 
 interface ReserveCliArgs {
   place?: string

@@ -23,17 +23,11 @@ export class ReservationService<S extends ReservationStore = ReservationStore> {
   private tail: Promise<void> = Promise.resolve()
   private failure: StoreError | undefined
   private readonly listeners = new Set<(events: readonly EngineEvent[]) => void>()
-  private commitCount = 0
 
   constructor(
     readonly engine: ReservationEngine,
     readonly store: S,
   ) {}
-
-  /** How many store commits have been made (a batch counts once). */
-  get commits(): number {
-    return this.commitCount
-  }
 
   /**
    * Run `op` and commit its events; resolves with its result or rejects with its error once the
@@ -94,7 +88,6 @@ export class ReservationService<S extends ReservationStore = ReservationStore> {
   private async commit(events: readonly EngineEvent[]): Promise<void> {
     if (this.failure) throw this.failure
     try {
-      this.commitCount++
       await this.store.commit(events)
     } catch (cause) {
       this.failure =
